@@ -161,7 +161,7 @@ func TestEnvVarNames(t *testing.T) {
 	want := []string{
 		"GKEDR_POLICY_FILE", "GKEDR_REQUESTS_TOPIC", "GKEDR_REPORTS_TOPIC", "GKEDR_MAX_EVENT_AGE",
 		"GKEDR_SWEEP_WINDOW", "GKEDR_RESTORE_CONCURRENCY", "GKEDR_RESTORE_QPS", "GKEDR_NOTIFY_TIMEOUT",
-		"GKEBACKUP_EMULATOR_HOST",
+		"GKEBACKUP_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST",
 	}
 	if diff := cmp.Diff(want, config.EnvVarNames()); diff != "" {
 		t.Errorf("EnvVarNames (-want +got):\n%s", diff)
