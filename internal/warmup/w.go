@@ -11,10 +11,10 @@ import (
 	_ "github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	_ "github.com/GoogleCloudPlatform/functions-framework-go/functions"
 	_ "github.com/cloudevents/sdk-go/v2"
+	_ "github.com/google/go-cmp/cmp"
 	_ "github.com/robfig/cron/v3"
+	_ "golang.org/x/time/rate"
+	_ "google.golang.org/grpc"
 	_ "k8s.io/client-go/kubernetes"
 	_ "sigs.k8s.io/yaml"
-	_ "golang.org/x/time/rate"
-	_ "github.com/google/go-cmp/cmp"
-	_ "google.golang.org/grpc"
 )
