@@ -19,8 +19,9 @@ import (
 // once from the environment. The names and defaults are the contract of docs/ARCHITECTURE.md and
 // are cross-checked against Terraform through EnvVarNames.
 type Env struct {
-	// PolicyFile is the path of the policy YAML. The default is relative because the file is
-	// deployed with the function source and Cloud Functions runs from the source root.
+	// PolicyFile is the path of the policy YAML, deployed with the function source. Note that the Go
+	// buildpack moves the source under serverless_function_source_code/, which infra/ sets here; the
+	// relative default suits the CLI run from a checkout.
 	PolicyFile string `env:"GKEDR_POLICY_FILE, default=gkedr-policy.yaml"`
 	// RequestsTopic is the Pub/Sub topic id of backup requests (scheduler ticks, migrations, sweeps).
 	RequestsTopic string `env:"GKEDR_REQUESTS_TOPIC, default=gkedr-backup-requests"`

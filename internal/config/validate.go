@@ -49,8 +49,9 @@ var managedNamespaces = []string{
 // managedNamespacePrefix marks every GKE-managed namespace (gke-managed-system, …).
 const managedNamespacePrefix = "gke-managed-"
 
-// isManagedNamespace reports whether ns is one of the managed namespaces.
-func isManagedNamespace(ns string) bool {
+// IsManagedNamespace reports whether ns is owned by GKE or its add-ons: a restore must never
+// select it, and verification does not expect it on a standby.
+func IsManagedNamespace(ns string) bool {
 	return slices.Contains(managedNamespaces, ns) || strings.HasPrefix(ns, managedNamespacePrefix)
 }
 
@@ -354,7 +355,7 @@ func (v *validator) namespaces(path string, list []string, selected bool) {
 		switch {
 		case !namespaceRE.MatchString(ns):
 			v.add(ip, fmt.Sprintf("%q is not a namespace name", ns), "use 1–63 lowercase letters, digits or '-'")
-		case selected && isManagedNamespace(ns):
+		case selected && IsManagedNamespace(ns):
 			v.add(ip, fmt.Sprintf("%q is a managed namespace (scope-unsafe)", ns),
 				"remove it: GKE and the Backup for GKE agent own kube-system, kube-public, kube-node-lease, gkebackup and gke-managed-*, and a restore must not touch them")
 		case seen[ns]:

@@ -1,0 +1,18 @@
+# A function whose (dynamic) trigger retries explicitly: the check accepts it.
+resource "google_cloudfunctions2_function" "f" {
+  name     = "f"
+  location = "asia-northeast1"
+
+  service_config {
+    ingress_settings = "ALLOW_INTERNAL_ONLY"
+  }
+
+  dynamic "event_trigger" {
+    for_each = ["projects/p/topics/t"]
+    content {
+      event_type   = "google.cloud.pubsub.topic.v1.messagePublished"
+      pubsub_topic = event_trigger.value
+      retry_policy = "RETRY_POLICY_RETRY"
+    }
+  }
+}
