@@ -31,10 +31,11 @@ const (
 	TypeRestoreUpdated = "google.cloud.gkebackup.restore.v1.updated"
 )
 
-// Pub/Sub attributes of the records on gkedr-reports, so that subscribers can filter without
-// decoding (e.g. attributes.gkedr-kind = "refusal").
+// Pub/Sub attributes, so that subscriptions can filter without decoding (e.g.
+// attributes.gkedr-kind = "refusal").
 const (
-	// AttrKind says what a record on gkedr-reports is: KindRefusal or KindReport.
+	// AttrKind says what a message is: on gkedr-reports KindRefusal or KindReport, on
+	// gkedr-backup-requests the request kind (see Request.Attributes).
 	AttrKind = "gkedr-kind"
 	// AttrVerdict, AttrSource and AttrStandby repeat the report's verdict and policy names.
 	AttrVerdict = "gkedr-verdict"

@@ -286,6 +286,13 @@ func (r *Request) FillFrom(msg Message) {
 	}
 }
 
+// Attributes are the Pub/Sub message attributes a request is published with. Subscriptions filter
+// on them (a filter cannot read the body): gkedr-kind is the request kind, so that, for example,
+// VerifyRestore's subscription receives sweeps but not scheduler ticks.
+func (r Request) Attributes() map[string]string {
+	return map[string]string{AttrKind: string(r.Kind)}
+}
+
 // Encode returns the JSON form of r after checking it as DecodeRequest would, so that whatever Encode
 // writes, DecodeRequest reads back to the same value. An unset requestId or requestedAt is left out
 // rather than written as "" or year 1.

@@ -252,3 +252,13 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+func TestRequestAttributes(t *testing.T) {
+	t.Parallel()
+	for _, k := range []RequestKind{RequestScheduled, RequestMigration, RequestSweep, RequestManual} {
+		got := Request{Kind: k}.Attributes()
+		if len(got) != 1 || got[AttrKind] != string(k) {
+			t.Errorf("Attributes() of a %s request = %v, want {%s: %s}", k, got, AttrKind, k)
+		}
+	}
+}
