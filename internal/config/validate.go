@@ -42,7 +42,7 @@ var (
 // one is at best a no-op and at worst a sign that the wrong namespaces were meant.
 var managedNamespaces = []string{
 	"kube-system", "kube-public", "kube-node-lease", "gkebackup",
-	"gke-connect", "gke-gmp-system", "gmp-public", "gatekeeper-system",
+	"gke-connect", "gke-gmp-system", "gmp-system", "gmp-public", "gatekeeper-system",
 	"cnrm-system", "configconnector-operator-system",
 }
 

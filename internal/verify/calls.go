@@ -1,0 +1,191 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"cloud.google.com/go/container/apiv1/containerpb"
+	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/gkedr/gkedr/internal/naming"
+	"github.com/gkedr/gkedr/internal/retry"
+)
+
+// listPageSize is the page size of the List calls: a RestorePlan gets a few restores a day, so one
+// page usually holds the whole sweep window.
+const listPageSize = 100
+
+// labelTimeout bounds the wait for the label update's operation. Note that op.Wait is not used: it
+// sleeps a second or more between polls, for an update that usually finishes at once.
+const labelTimeout = 30 * time.Second
+
+// labelPoll is the first interval between two polls of the label update's operation; it doubles up
+// to labelPollMax.
+const (
+	labelPoll    = 50 * time.Millisecond
+	labelPollMax = 2 * time.Second
+)
+
+// finishedStates are the states Sweep lists, one filtered call each: the list filter language has
+// no OR that every backend supports.
+var finishedStates = []gkebackuppb.Restore_State{gkebackuppb.Restore_SUCCEEDED, gkebackuppb.Restore_FAILED}
+
+// call runs fn with the in-process retry of transient errors. Every API call goes through it.
+func (s *Service) call(ctx context.Context, fn func(context.Context) error) error {
+	return retry.Do(ctx, s.retry, fn)
+}
+
+func (s *Service) getRestore(ctx context.Context, name string) (*gkebackuppb.Restore, error) {
+	var r *gkebackuppb.Restore
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		r, err = s.api.GetRestore(ctx, &gkebackuppb.GetRestoreRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get restore %s: %w", name, err)
+	}
+	return r, nil
+}
+
+func (s *Service) getBackup(ctx context.Context, name string) (*gkebackuppb.Backup, error) {
+	var b *gkebackuppb.Backup
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		b, err = s.api.GetBackup(ctx, &gkebackuppb.GetBackupRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get backup %s: %w", name, err)
+	}
+	return b, nil
+}
+
+func (s *Service) getRestorePlan(ctx context.Context, name string) (*gkebackuppb.RestorePlan, error) {
+	var p *gkebackuppb.RestorePlan
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		p, err = s.api.GetRestorePlan(ctx, &gkebackuppb.GetRestorePlanRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get restore plan %s: %w", name, err)
+	}
+	return p, nil
+}
+
+func (s *Service) getCluster(ctx context.Context, name string) (*containerpb.Cluster, error) {
+	var c *containerpb.Cluster
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		c, err = s.clusters.GetCluster(ctx, &containerpb.GetClusterRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get cluster %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// listFinished returns the SUCCEEDED and FAILED restores of a RestorePlan. A plan that does not
+// exist yet (no backup was restored into the standby so far) has none.
+func (s *Service) listFinished(ctx context.Context, plan string) ([]*gkebackuppb.Restore, error) {
+	var all []*gkebackuppb.Restore
+	for _, st := range finishedStates {
+		req := &gkebackuppb.ListRestoresRequest{Parent: plan, Filter: fmt.Sprintf("state = %q", st.String())}
+		page, err := listAll(ctx, s, func(ctx context.Context, token string, out *[]*gkebackuppb.Restore) (string, error) {
+			return iterator.NewPager(s.api.ListRestores(ctx, req), listPageSize, token).NextPage(out)
+		})
+		if status.Code(err) == codes.NotFound {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s restores of %s: %w", st, plan, err)
+		}
+		all = append(all, page...)
+	}
+	return all, nil
+}
+
+// listVolumeRestores returns every VolumeRestore of a Restore.
+func (s *Service) listVolumeRestores(ctx context.Context, restore string) ([]*gkebackuppb.VolumeRestore, error) {
+	req := &gkebackuppb.ListVolumeRestoresRequest{Parent: restore}
+	all, err := listAll(ctx, s, func(ctx context.Context, token string, out *[]*gkebackuppb.VolumeRestore) (string, error) {
+		return iterator.NewPager(s.api.ListVolumeRestores(ctx, req), listPageSize, token).NextPage(out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list volume restores of %s: %w", restore, err)
+	}
+	return all, nil
+}
+
+// listAll reads every page; each page is its own retried call, so a transient error on page 3 does
+// not restart the listing.
+func listAll[T any](ctx context.Context, s *Service, page func(ctx context.Context, token string, out *[]T) (string, error)) ([]T, error) {
+	var (
+		all   []T
+		token string
+	)
+	for {
+		var items []T
+		var next string
+		err := s.call(ctx, func(ctx context.Context) (err error) {
+			items = items[:0]
+			next, err = page(ctx, token, &items)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		token = next
+	}
+}
+
+// markReported sets gkedr-reported=true on the Restore, keeping its other labels, and waits for the
+// update to finish. The etag makes it a compare-and-set: when another invocation labelled (or
+// otherwise changed) the restore since it was read, the API answers Aborted, which is transient,
+// and the redelivery then finds the label and posts nothing.
+func (s *Service) markReported(ctx context.Context, r *gkebackuppb.Restore) error {
+	labels := maps.Clone(r.GetLabels())
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[naming.LabelReported] = "true"
+	req := &gkebackuppb.UpdateRestoreRequest{
+		Restore:    &gkebackuppb.Restore{Name: r.GetName(), Labels: labels, Etag: r.GetEtag()},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels"}},
+	}
+	ctx, cancel := context.WithTimeout(ctx, labelTimeout)
+	defer cancel()
+	// Note that the update is not retried in process: after an ambiguous failure the etag has
+	// changed if it did apply, so the retry would fail Aborted anyway; the redelivery re-reads.
+	op, err := s.api.UpdateRestore(ctx, req)
+	if err != nil {
+		return fmt.Errorf("label restore %s %s=true: %w", r.GetName(), naming.LabelReported, err)
+	}
+	// Note that Poll on an operation that is already done makes no call and returns its outcome,
+	// so an update that failed at once is seen too.
+	wait := labelPoll
+	for {
+		if _, err := op.Poll(ctx); err != nil {
+			return fmt.Errorf("label restore %s %s=true: %w", r.GetName(), naming.LabelReported, err)
+		}
+		if op.Done() {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("label restore %s %s=true: wait for operation %s: %w", r.GetName(), naming.LabelReported, op.Name(), ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, labelPollMax)
+	}
+}
