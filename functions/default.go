@@ -1,0 +1,56 @@
+package functions
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/gkedr/gkedr/internal/logging"
+	"github.com/gkedr/gkedr/internal/retry"
+	"github.com/gkedr/gkedr/internal/setup"
+)
+
+// deployed builds the deployment's Handlers from the environment once per instance, on the first
+// event rather than in init(): a broken policy then fails events (logged, retried until it is fixed
+// and redeployed) instead of crashing the instance before it can say why.
+var deployed = sync.OnceValues(func() (*Handlers, error) {
+	app, err := setup.FromEnvironment(context.Background(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return New(Deps{
+		Backups:     app.Backups,
+		Restores:    app.Restores,
+		Verifier:    app.Verifier,
+		ProjectID:   app.Policy.Project,
+		MaxEventAge: app.Env.MaxEventAge,
+	}), nil
+})
+
+// withDeployed runs fn on the deployment's Handlers. A setup failure is returned as transient on
+// purpose: the event is kept and redelivered, so once the configuration is fixed nothing was lost.
+func withDeployed(ctx context.Context, fn func(*Handlers) error) error {
+	h, err := deployed()
+	if err != nil {
+		logging.FromContext(ctx).Log(ctx, logging.LevelCritical, "gkedr cannot start; fix the configuration and redeploy — events are kept for redelivery", "error", err)
+		return retry.Transient(fmt.Errorf("set up gkedr: %w", err))
+	}
+	return fn(h)
+}
+
+// BackupTrigger is the deployed BackupTrigger entry point; see Handlers.BackupTrigger.
+func BackupTrigger(ctx context.Context, e cloudevents.Event) error {
+	return withDeployed(ctx, func(h *Handlers) error { return h.BackupTrigger(ctx, e) })
+}
+
+// RestoreOnBackup is the deployed RestoreOnBackup entry point; see Handlers.RestoreOnBackup.
+func RestoreOnBackup(ctx context.Context, e cloudevents.Event) error {
+	return withDeployed(ctx, func(h *Handlers) error { return h.RestoreOnBackup(ctx, e) })
+}
+
+// VerifyRestore is the deployed VerifyRestore entry point; see Handlers.VerifyRestore.
+func VerifyRestore(ctx context.Context, e cloudevents.Event) error {
+	return withDeployed(ctx, func(h *Handlers) error { return h.VerifyRestore(ctx, e) })
+}
