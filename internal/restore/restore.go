@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
 	"github.com/gkedr/gkedr/internal/logging"
@@ -115,17 +116,17 @@ type Service struct {
 	concurrency int
 	window      time.Duration
 	now         func() time.Time
-	retry       retry.Policy
-	// limiter is shared by every call of the Service, so concurrent invocations in one instance
-	// (and the workers of one fan-out) stay under one budget.
-	limiter *rate.Limiter
+	// calls carries the rate limiter shared by every call of the Service, so concurrent
+	// invocations in one instance (and the workers of one fan-out) stay under one budget.
+	calls apicall.Caller
 }
 
 // NewService returns a Service for policy over the given clients.
 func NewService(api API, clusters Clusters, refusals Refusals, policy *config.Policy, opts Options) *Service {
 	s := &Service{
 		api: api, clusters: clusters, refusals: refusals, policy: policy,
-		concurrency: opts.Concurrency, window: opts.SweepWindow, now: opts.Now, retry: opts.Retry,
+		concurrency: opts.Concurrency, window: opts.SweepWindow, now: opts.Now,
+		calls: apicall.Caller{Retry: opts.Retry},
 	}
 	if s.concurrency <= 0 {
 		s.concurrency = DefaultConcurrency
@@ -136,8 +137,8 @@ func NewService(api API, clusters Clusters, refusals Refusals, policy *config.Po
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.retry == (retry.Policy{}) {
-		s.retry = DefaultRetry
+	if s.calls.Retry == (retry.Policy{}) {
+		s.calls.Retry = DefaultRetry
 	}
 	qps := opts.QPS
 	if qps <= 0 {
@@ -148,7 +149,7 @@ func NewService(api API, clusters Clusters, refusals Refusals, policy *config.Po
 	if qps < 2 {
 		burst = 1
 	}
-	s.limiter = rate.NewLimiter(rate.Limit(qps), burst)
+	s.calls.Limiter = rate.NewLimiter(rate.Limit(qps), burst)
 	return s
 }
 

@@ -13,13 +13,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/naming"
-	"github.com/gkedr/gkedr/internal/retry"
 )
-
-// listPageSize is the page size of the List calls: a RestorePlan gets a few restores a day, so one
-// page usually holds the whole sweep window.
-const listPageSize = 100
 
 // labelTimeout bounds the wait for the label update's operation. Note that op.Wait is not used: it
 // sleeps a second or more between polls, for an update that usually finishes at once.
@@ -36,57 +32,30 @@ const (
 // no OR that every backend supports.
 var finishedStates = []gkebackuppb.Restore_State{gkebackuppb.Restore_SUCCEEDED, gkebackuppb.Restore_FAILED}
 
-// call runs fn with the in-process retry of transient errors. Every API call goes through it.
-func (s *Service) call(ctx context.Context, fn func(context.Context) error) error {
-	return retry.Do(ctx, s.retry, fn)
-}
+// Every API call of the Service goes through s.calls, with its in-process retry.
 
 func (s *Service) getRestore(ctx context.Context, name string) (*gkebackuppb.Restore, error) {
-	var r *gkebackuppb.Restore
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		r, err = s.api.GetRestore(ctx, &gkebackuppb.GetRestoreRequest{Name: name})
-		return err
+	return apicall.Get(ctx, s.calls, "get restore "+name, func(ctx context.Context) (*gkebackuppb.Restore, error) {
+		return s.api.GetRestore(ctx, &gkebackuppb.GetRestoreRequest{Name: name})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get restore %s: %w", name, err)
-	}
-	return r, nil
 }
 
 func (s *Service) getBackup(ctx context.Context, name string) (*gkebackuppb.Backup, error) {
-	var b *gkebackuppb.Backup
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		b, err = s.api.GetBackup(ctx, &gkebackuppb.GetBackupRequest{Name: name})
-		return err
+	return apicall.Get(ctx, s.calls, "get backup "+name, func(ctx context.Context) (*gkebackuppb.Backup, error) {
+		return s.api.GetBackup(ctx, &gkebackuppb.GetBackupRequest{Name: name})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get backup %s: %w", name, err)
-	}
-	return b, nil
 }
 
 func (s *Service) getRestorePlan(ctx context.Context, name string) (*gkebackuppb.RestorePlan, error) {
-	var p *gkebackuppb.RestorePlan
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		p, err = s.api.GetRestorePlan(ctx, &gkebackuppb.GetRestorePlanRequest{Name: name})
-		return err
+	return apicall.Get(ctx, s.calls, "get restore plan "+name, func(ctx context.Context) (*gkebackuppb.RestorePlan, error) {
+		return s.api.GetRestorePlan(ctx, &gkebackuppb.GetRestorePlanRequest{Name: name})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get restore plan %s: %w", name, err)
-	}
-	return p, nil
 }
 
 func (s *Service) getCluster(ctx context.Context, name string) (*containerpb.Cluster, error) {
-	var c *containerpb.Cluster
-	err := s.call(ctx, func(ctx context.Context) (err error) {
-		c, err = s.clusters.GetCluster(ctx, &containerpb.GetClusterRequest{Name: name})
-		return err
+	return apicall.Get(ctx, s.calls, "get cluster "+name, func(ctx context.Context) (*containerpb.Cluster, error) {
+		return s.clusters.GetCluster(ctx, &containerpb.GetClusterRequest{Name: name})
 	})
-	if err != nil {
-		return nil, fmt.Errorf("get cluster %s: %w", name, err)
-	}
-	return c, nil
 }
 
 // listFinished returns the SUCCEEDED and FAILED restores of a RestorePlan. A plan that does not
@@ -95,8 +64,8 @@ func (s *Service) listFinished(ctx context.Context, plan string) ([]*gkebackuppb
 	var all []*gkebackuppb.Restore
 	for _, st := range finishedStates {
 		req := &gkebackuppb.ListRestoresRequest{Parent: plan, Filter: fmt.Sprintf("state = %q", st.String())}
-		page, err := listAll(ctx, s, func(ctx context.Context, token string, out *[]*gkebackuppb.Restore) (string, error) {
-			return iterator.NewPager(s.api.ListRestores(ctx, req), listPageSize, token).NextPage(out)
+		page, err := apicall.ListAll(ctx, s.calls, func(ctx context.Context, token string, out *[]*gkebackuppb.Restore) (string, error) {
+			return iterator.NewPager(s.api.ListRestores(ctx, req), apicall.PageSize, token).NextPage(out)
 		})
 		if status.Code(err) == codes.NotFound {
 			return nil, nil
@@ -112,39 +81,13 @@ func (s *Service) listFinished(ctx context.Context, plan string) ([]*gkebackuppb
 // listVolumeRestores returns every VolumeRestore of a Restore.
 func (s *Service) listVolumeRestores(ctx context.Context, restore string) ([]*gkebackuppb.VolumeRestore, error) {
 	req := &gkebackuppb.ListVolumeRestoresRequest{Parent: restore}
-	all, err := listAll(ctx, s, func(ctx context.Context, token string, out *[]*gkebackuppb.VolumeRestore) (string, error) {
-		return iterator.NewPager(s.api.ListVolumeRestores(ctx, req), listPageSize, token).NextPage(out)
+	all, err := apicall.ListAll(ctx, s.calls, func(ctx context.Context, token string, out *[]*gkebackuppb.VolumeRestore) (string, error) {
+		return iterator.NewPager(s.api.ListVolumeRestores(ctx, req), apicall.PageSize, token).NextPage(out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list volume restores of %s: %w", restore, err)
 	}
 	return all, nil
-}
-
-// listAll reads every page; each page is its own retried call, so a transient error on page 3 does
-// not restart the listing.
-func listAll[T any](ctx context.Context, s *Service, page func(ctx context.Context, token string, out *[]T) (string, error)) ([]T, error) {
-	var (
-		all   []T
-		token string
-	)
-	for {
-		var items []T
-		var next string
-		err := s.call(ctx, func(ctx context.Context) (err error) {
-			items = items[:0]
-			next, err = page(ctx, token, &items)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if next == "" {
-			return all, nil
-		}
-		token = next
-	}
 }
 
 // markReported sets gkedr-reported=true on the Restore, keeping its other labels, and waits for the

@@ -29,6 +29,7 @@ import (
 	"github.com/googleapis/gax-go/v2"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
 	"github.com/gkedr/gkedr/internal/logging"
@@ -131,7 +132,7 @@ type Service struct {
 	budget time.Duration
 	http   *http.Client
 	window time.Duration
-	retry  retry.Policy
+	calls  apicall.Caller
 
 	// refusals remembers the refusal records this instance has posted (see OnRefusal).
 	refusals *seenSet
@@ -143,7 +144,7 @@ func NewService(api API, clusters Clusters, kube Kube, notifier Notifier, report
 	s := &Service{
 		api: api, clusters: clusters, kube: kube, notifier: notifier, reports: reports, policy: policy,
 		now: opts.Now, poll: opts.ReadinessPoll, budget: opts.ReadinessBudget, http: opts.HTTPClient,
-		window: opts.SweepWindow, retry: opts.Retry,
+		window: opts.SweepWindow, calls: apicall.Caller{Retry: opts.Retry},
 		refusals: newSeenSet(refusalMemory),
 	}
 	if s.now == nil {
@@ -161,8 +162,8 @@ func NewService(api API, clusters Clusters, kube Kube, notifier Notifier, report
 	if s.window <= 0 {
 		s.window = restore.DefaultSweepWindow
 	}
-	if s.retry == (retry.Policy{}) {
-		s.retry = retry.Default
+	if s.calls.Retry == (retry.Policy{}) {
+		s.calls.Retry = retry.Default
 	}
 	return s
 }
