@@ -10,7 +10,10 @@
 //
 // ClientOptions are option.WithEndpoint, option.WithoutAuthentication and insecure transport
 // credentials; the package-level ClientOptions(addr) builds the same for GKEBACKUP_EMULATOR_HOST.
-// `gkedr emulator` (cmd/gkedr) runs it standalone through Serve.
+// Start also serves each cluster's Kubernetes API over TLS on its own loopback port, and
+// ProbeHandler and ProbeTransport answer the apps' HTTP probes, so that verification's client-go
+// and probe code runs unchanged. `gkedr emulator` (cmd/gkedr) runs it standalone through Serve,
+// which prints the gRPC address and each cluster's Kubernetes endpoint.
 //
 // # World and time
 //
@@ -39,7 +42,47 @@
 // CancelOperation, WaitOperation (returns at once). google.container.v1.ClusterManager:
 // GetCluster and ListClusters (name, location, zone, versions, self_link, endpoint,
 // master_auth.cluster_ca_certificate, addons_config.gke_backup_agent_config, workload identity);
-// everything else Unimplemented. Server.SetClusterEndpoint sets the endpoint and CA.
+// everything else Unimplemented. The endpoint and CA are those of the cluster's emulated
+// Kubernetes API (below) once Start ran; an endpoint set by the world file or by
+// Server.SetClusterEndpoint is returned instead, and such a cluster gets no emulated API.
+//
+// # Kubernetes API of the clusters
+//
+// Start generates one ECDSA CA per emulator (crypto/x509, in process; KubernetesCA returns its
+// PEM) and a server certificate for 127.0.0.1 signed by it, and serves every cluster on its own
+// ephemeral port of 127.0.0.1 (KubernetesEndpoints; GetCluster returns endpoint "127.0.0.1:PORT"
+// and master_auth.cluster_ca_certificate = base64 of the CA's PEM, exactly what kube.Connector
+// reads in production). Close stops them. Every request needs a bearer token, any non-empty one
+// (401 Status otherwise). The API is read-only, answers in JSON (k8s.io/api types, kind and
+// apiVersion set) and reads the live world at request time, so a restore that completes changes
+// what it shows:
+//
+//   - GET /version (gitVersion v<GKE version>), discovery /api, /apis, /apis/apps, /api/v1,
+//     /apis/apps/v1 (only the resources below; client-go's typed calls need none of it);
+//   - list and get of namespaces, and of persistentvolumeclaims and services (core/v1) and
+//     deployments and statefulsets (apps/v1) in a namespace or, for lists, across namespaces.
+//
+// Deployments and StatefulSets have generation = observedGeneration = 1 and replicas from the
+// world; from their ReadyAt on every replica is ready, available and updated and the Deployment's
+// Available condition is True, before it none is and Available is False; one that can never be
+// ready (NotReadyReason) also has Progressing False, ProgressDeadlineExceeded. Pods mount the
+// workload's PVCs. PVCs are Bound to their volume, or Pending, as the world says; Services carry
+// their cluster IP, a selector app=<name> matching the workload of that name, and for a
+// LoadBalancer the external IP as ingress. Lists are sorted by namespace and name; limit and
+// continue page through them (remainingItemCount set), labelSelector is honoured and
+// fieldSelector on metadata.name and metadata.namespace. Unknown objects and paths are 404, writes
+// and watches 405, bad list options 400 — each a Status object.
+//
+// # App probes
+//
+// ProbeHandler serves HTTP for the hosts <service>.<namespace>.<cluster-id>.local (e.g.
+// frontend.default.gke02.local, the example policy's probes), any path and port, from the live
+// world: 200 with an HTML guestbook page listing the data markers of the namespace's Bound PVCs
+// ("BfG Test" appears only when the volume data came back) when the Service exists, the workload
+// of the same name is ready and so is every workload of the namespace that mounts a PVC; 503 when
+// one of them is not (yet) ready or none backs the Service; 404 for an unknown host, cluster,
+// namespace or Service. ProbeTransport answers in process with it: a verify service configured
+// with &http.Client{Transport: s.ProbeTransport()} probes the emulated apps without a network.
 //
 // Lists return pages in name order (or order_by name, create_time or update_time, each with
 // asc or desc) with opaque tokens bound to parent, filter and order_by; "-" as location or plan
@@ -129,4 +172,12 @@
 //   - Etags are opaque counters; uids are random.
 //   - Emulated time starts at the real time of New (WithStartTime changes it) and runs ahead of
 //     the real clock, so ages must be measured against Server.Now, not time.Now.
+//   - The Kubernetes API serves only what verification reads: no pods, events, nodes, writes,
+//     watches, protobuf, resourceVersions, RBAC or token review (any bearer token is accepted), and
+//     continue tokens never expire (objects created between pages appear in later pages). PVCs,
+//     Services and namespaces are created at the emulator's start time whatever restored them;
+//     a PVC is Bound as soon as its restore completes, and a LoadBalancer has its address at once.
+//     Data markers are not visible through the API; only the probes show them.
+//   - Probes do not model app protocols: every Service answers HTTP with the guestbook page, on
+//     any port; a cluster id shared by two locations is ambiguous (404).
 package gkebackupemu

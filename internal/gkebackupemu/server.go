@@ -61,6 +61,7 @@ type Server struct {
 	lifeMu    sync.Mutex
 	grpc      *grpc.Server
 	lis       net.Listener
+	kube      *kubeAPIs // the clusters' Kubernetes APIs (kubeapi.go)
 	serveDone chan struct{}
 	started   bool
 	closed    bool
@@ -209,7 +210,8 @@ func (s *Server) settle(c *ClusterState) {
 	}
 }
 
-// Start listens on addr ("127.0.0.1:0" picks a free port) and serves in the background.
+// Start listens on addr ("127.0.0.1:0" picks a free port) and serves in the background. It also
+// serves each cluster's Kubernetes API on its own loopback TLS port (see KubernetesEndpoints).
 func (s *Server) Start(addr string) error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
@@ -223,6 +225,12 @@ func (s *Server) Start(addr string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	kube, err := s.startKubeAPIs()
+	if err != nil {
+		_ = lis.Close() // nothing was served on it yet
+		return err
+	}
+	s.kube = kube
 	g := grpc.NewServer(grpc.ChainUnaryInterceptor(s.intercept))
 	gkebackuppb.RegisterBackupForGKEServer(g, &backupService{s: s})
 	longrunningpb.RegisterOperationsServer(g, &operationsService{s: s})
@@ -277,6 +285,7 @@ func (s *Server) Close() error {
 	if s.started {
 		s.grpc.Stop()
 		<-s.serveDone
+		s.kube.close()
 	}
 	s.sched.close(s.started)
 	s.bus.close()
