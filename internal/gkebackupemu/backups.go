@@ -173,8 +173,8 @@ func (b *backupService) CreateBackupPlan(_ context.Context, req *gkebackuppb.Cre
 	name := req.GetParent() + "/backupPlans/" + req.GetBackupPlanId()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.plans[name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "backup plan %s already exists", name)
+	if err := backupPlanKind.mustBeNew(s, name); err != nil {
+		return nil, err
 	}
 	if _, ok := s.clusters[ref.String()]; !ok {
 		return nil, notFound("cluster %s not found", in.GetCluster())
@@ -206,35 +206,12 @@ func checkRetention(retain, lock int32) error {
 
 // GetBackupPlan returns a BackupPlan.
 func (b *backupService) GetBackupPlan(_ context.Context, req *gkebackuppb.GetBackupPlanRequest) (*gkebackuppb.BackupPlan, error) {
-	s := b.s
-	if _, err := s.parseResource("name", req.GetName(), "projects", "locations", "backupPlans"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.plans[req.GetName()]
-	if !ok {
-		return nil, notFound("backup plan %s not found", req.GetName())
-	}
-	return proto.CloneOf(p), nil
+	return backupPlanKind.get(b.s, req.GetName())
 }
 
 // ListBackupPlans lists the BackupPlans of a location ("-" for every location).
 func (b *backupService) ListBackupPlans(_ context.Context, req *gkebackuppb.ListBackupPlansRequest) (*gkebackuppb.ListBackupPlansResponse, error) {
-	s := b.s
-	ids, err := s.parseResource("parent", req.GetParent(), "projects", "locations")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	var all []*gkebackuppb.BackupPlan
-	for name, p := range s.plans {
-		if ids[1] == "-" || parentOf(name) == req.GetParent() {
-			all = append(all, proto.CloneOf(p))
-		}
-	}
-	s.mu.Unlock()
-	page, next, err := list(all, req)
+	page, next, err := backupPlanKind.list(b.s, req)
 	if err != nil {
 		return nil, err
 	}
@@ -244,68 +221,36 @@ func (b *backupService) ListBackupPlans(_ context.Context, req *gkebackuppb.List
 // UpdateBackupPlan updates labels, description and deactivated. A deactivated plan takes no
 // update at all, as the API documents.
 func (b *backupService) UpdateBackupPlan(_ context.Context, req *gkebackuppb.UpdateBackupPlanRequest) (*longrunningpb.Operation, error) {
-	s := b.s
-	in := req.GetBackupPlan()
-	ids, err := s.parseResource("backup_plan.name", in.GetName(), "projects", "locations", "backupPlans")
-	if err != nil {
-		return nil, err
-	}
-	paths, err := maskPaths(req.GetUpdateMask(), []string{"labels", "description", "deactivated"}, []string{"name", "cluster"})
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.plans[in.GetName()]
-	if !ok {
-		return nil, notFound("backup plan %s not found", in.GetName())
-	}
-	if err := checkEtag("backup plan", in.GetEtag(), p.Etag); err != nil {
-		return nil, err
-	}
-	if p.Deactivated {
-		return nil, precondition("backup plan %s is deactivated: it takes no more updates", p.Name)
-	}
-	for _, path := range paths {
-		switch path {
-		case "labels":
-			p.Labels = maps.Clone(in.GetLabels())
-		case "description":
-			p.Description = in.GetDescription()
-		case "deactivated":
-			p.Deactivated = in.GetDeactivated()
+	s, in := b.s, req.GetBackupPlan()
+	return backupPlanKind.update(s, in, req.GetUpdateMask(), []string{"labels", "description", "deactivated"}, []string{"name", "cluster"},
+		func(p *gkebackuppb.BackupPlan, paths []string, at time.Time) error {
 			if p.Deactivated {
-				p.State = gkebackuppb.BackupPlan_DEACTIVATED
+				return precondition("backup plan %s is deactivated: it takes no more updates", p.Name)
 			}
-		}
-	}
-	p.UpdateTime, p.Etag = timestamppb.New(s.clk.now()), s.newEtag()
-	return s.startOperation(ids[1], p.Name, "update", func() proto.Message { return proto.CloneOf(p) }), nil
+			applyLabelsDescription(paths, &p.Labels, &p.Description, in.GetLabels(), in.GetDescription())
+			if slices.Contains(paths, "deactivated") {
+				p.Deactivated = in.GetDeactivated()
+				if p.Deactivated {
+					p.State = gkebackuppb.BackupPlan_DEACTIVATED
+				}
+			}
+			p.UpdateTime, p.Etag = timestamppb.New(at), s.newEtag()
+			return nil
+		})
 }
 
 // DeleteBackupPlan deletes a BackupPlan that has no Backups left.
 func (b *backupService) DeleteBackupPlan(_ context.Context, req *gkebackuppb.DeleteBackupPlanRequest) (*longrunningpb.Operation, error) {
 	s := b.s
-	ids, err := s.parseResource("name", req.GetName(), "projects", "locations", "backupPlans")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, ok := s.plans[req.GetName()]
-	if !ok {
-		return nil, notFound("backup plan %s not found", req.GetName())
-	}
-	if err := checkEtag("backup plan", req.GetEtag(), p.Etag); err != nil {
-		return nil, err
-	}
-	for name := range s.backups {
-		if parentOf(name) == p.Name {
-			return nil, precondition("backup plan %s still has backups: delete them first", p.Name)
+	return backupPlanKind.remove(s, req.GetName(), req.GetEtag(), func(p *gkebackuppb.BackupPlan) error {
+		for name := range s.backups {
+			if parentOf(name) == p.Name {
+				return precondition("backup plan %s still has backups: delete them first", p.Name)
+			}
 		}
-	}
-	delete(s.plans, p.Name)
-	return s.startOperation(ids[1], p.Name, "delete", emptyResult), nil
+		delete(s.plans, p.Name)
+		return nil
+	})
 }
 
 // CreateBackup starts a Backup. The operation is done once the Backup exists; the Backup itself
@@ -325,17 +270,17 @@ func (b *backupService) CreateBackup(_ context.Context, req *gkebackuppb.CreateB
 	in := req.GetBackup()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	plan, ok := s.plans[req.GetParent()]
-	if !ok {
-		return nil, notFound("backup plan %s not found", req.GetParent())
+	plan, err := backupPlanKind.lookup(s, req.GetParent())
+	if err != nil {
+		return nil, err
 	}
 	if id == "" {
 		// The id is optional in the API; the service then names the backup itself.
 		id = fmt.Sprintf("backup-%s-%d", s.clk.now().Format("20060102-150405"), s.nextSeq())
 	}
 	name := plan.Name + "/backups/" + id
-	if _, ok := s.backups[name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "backup %s already exists", name)
+	if err := backupKind.mustBeNew(s, name); err != nil {
+		return nil, err
 	}
 	if plan.Deactivated {
 		return nil, precondition("backup plan %s is deactivated: it takes no new backups", plan.Name)
@@ -396,32 +341,21 @@ func (b *backupService) CreateBackup(_ context.Context, req *gkebackuppb.CreateB
 	}
 	rec := &backupRec{pb: bk}
 	s.backups[name] = rec
-	s.emitBackup(bk, true, nowT)
+	s.emit(backupEvents, bk, true, nowT)
 	dur := s.durations.Backup.Duration
-	s.sched.at(nowT.Add(dur/10), func(at time.Time) { s.startBackup(name, rec, at) })
-	s.sched.at(nowT.Add(dur*55/100), func(at time.Time) { s.uploadBackup(name, rec, at) })
-	s.sched.at(nowT.Add(dur), func(at time.Time) { s.finishBackup(name, rec, at) })
+	scheduleStep(s, backupKind, name, rec, gkebackuppb.Backup_CREATING, nowT.Add(dur/10), s.startBackup)
+	scheduleStep(s, backupKind, name, rec, gkebackuppb.Backup_IN_PROGRESS, nowT.Add(dur*55/100), s.uploadBackup)
+	scheduleStep(s, backupKind, name, rec, gkebackuppb.Backup_IN_PROGRESS, nowT.Add(dur), s.finishBackup)
 	return s.startOperation(ids[1], name, "create", func() proto.Message { return proto.CloneOf(bk) }), nil
 }
 
-// currentBackup reports whether rec is still the live backup called name in state want.
-// Transitions of a deleted (or deleted and recreated) backup are dropped.
-func (s *Server) currentBackup(name string, rec *backupRec, want gkebackuppb.Backup_State) bool {
-	return s.backups[name] == rec && rec.pb.State == want
-}
-
-// startBackup captures the source cluster and creates the VolumeBackups.
+// startBackup captures the source cluster and creates the VolumeBackups. Like the other steps
+// of a Backup (see scheduleStep), it runs under s.mu.
 func (s *Server) startBackup(name string, rec *backupRec, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.currentBackup(name, rec, gkebackuppb.Backup_CREATING) {
-		return
-	}
 	bk := rec.pb
 	plan := s.plans[parentOf(name)]
 	src, ok := s.clusters[bk.GetClusterMetadata().GetCluster()]
-	reason := s.failNext[parentOf(name)]
-	delete(s.failNext, parentOf(name))
+	reason := s.takeFailNext(parentOf(name))
 	switch {
 	case reason != "":
 	case plan == nil:
@@ -458,11 +392,6 @@ func (s *Server) startBackup(name string, rec *backupRec, at time.Time) {
 }
 
 func (s *Server) uploadBackup(name string, rec *backupRec, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.currentBackup(name, rec, gkebackuppb.Backup_IN_PROGRESS) {
-		return
-	}
 	now := timestamppb.New(at)
 	for _, vb := range s.volumeBackupsOf(name) {
 		vb.State, vb.UpdateTime, vb.Etag = gkebackuppb.VolumeBackup_UPLOADING, now, s.newEtag()
@@ -471,11 +400,6 @@ func (s *Server) uploadBackup(name string, rec *backupRec, at time.Time) {
 
 // finishBackup completes the VolumeBackups and the Backup with its counts and sizes.
 func (s *Server) finishBackup(name string, rec *backupRec, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.currentBackup(name, rec, gkebackuppb.Backup_IN_PROGRESS) {
-		return
-	}
 	now := timestamppb.New(at)
 	bk, content := rec.pb, rec.content
 	var volumeBytes int64
@@ -510,106 +434,45 @@ func (s *Server) failBackup(rec *backupRec, reason string, at time.Time) {
 func (s *Server) setBackupState(rec *backupRec, st gkebackuppb.Backup_State, reason string, at time.Time) {
 	bk := rec.pb
 	bk.State, bk.StateReason = st, reason
-	bk.UpdateTime, bk.Etag = timestamppb.New(at), s.newEtag()
 	s.log.Debug("backup state changed", "backup", bk.Name, "state", st.String(), "state_reason", reason)
-	s.emitBackup(bk, false, at)
+	s.backupChanged(bk, at)
+}
+
+// backupChanged stamps a Backup that changed at with update_time and a new etag and emits its
+// updated event. Callers hold s.mu.
+func (s *Server) backupChanged(bk *gkebackuppb.Backup, at time.Time) {
+	bk.UpdateTime, bk.Etag = timestamppb.New(at), s.newEtag()
+	s.emit(backupEvents, bk, false, at)
 }
 
 // volumeBackupsOf returns the VolumeBackups of a backup, by name. Callers hold s.mu.
 func (s *Server) volumeBackupsOf(backup string) []*gkebackuppb.VolumeBackup {
-	var out []*gkebackuppb.VolumeBackup
-	for name, vb := range s.volumeBackups {
-		if parentOf(name) == backup {
-			out = append(out, vb)
-		}
-	}
-	slices.SortFunc(out, func(a, b *gkebackuppb.VolumeBackup) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return childrenOf(s.volumeBackups, backup)
 }
 
 // GetBackup returns a Backup.
 func (b *backupService) GetBackup(_ context.Context, req *gkebackuppb.GetBackupRequest) (*gkebackuppb.Backup, error) {
-	s := b.s
-	if _, err := s.parseResource("name", req.GetName(), "projects", "locations", "backupPlans", "backups"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.backups[req.GetName()]
-	if !ok {
-		return nil, notFound("backup %s not found", req.GetName())
-	}
-	return proto.CloneOf(rec.pb), nil
+	return backupKind.get(b.s, req.GetName())
 }
 
 // ListBackups lists the Backups of a BackupPlan ("-" as plan or location lists across them).
 func (b *backupService) ListBackups(_ context.Context, req *gkebackuppb.ListBackupsRequest) (*gkebackuppb.ListBackupsResponse, error) {
-	s := b.s
-	ids, err := s.parseResource("parent", req.GetParent(), "projects", "locations", "backupPlans")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if _, ok := s.plans[req.GetParent()]; !ok && ids[1] != "-" && ids[2] != "-" {
-		s.mu.Unlock()
-		return nil, notFound("backup plan %s not found", req.GetParent())
-	}
-	var all []*gkebackuppb.Backup
-	for name, rec := range s.backups {
-		if matchesParent(parentOf(name), ids, "backupPlans") {
-			all = append(all, proto.CloneOf(rec.pb))
-		}
-	}
-	s.mu.Unlock()
-	page, next, err := list(all, req)
+	page, next, err := backupKind.list(b.s, req)
 	if err != nil {
 		return nil, err
 	}
 	return &gkebackuppb.ListBackupsResponse{Backups: page, NextPageToken: next}, nil
 }
 
-// matchesParent reports whether the parent name projects/P/locations/L/<collection>/X matches
-// the requested ids, where "-" matches any location or X.
-func matchesParent(parent string, want []string, collection string) bool {
-	got, ok := splitName(parent, "projects", "locations", collection)
-	if !ok {
-		return false
-	}
-	for i := range want {
-		if want[i] != "-" && want[i] != got[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // UpdateBackup updates labels and description.
 func (b *backupService) UpdateBackup(_ context.Context, req *gkebackuppb.UpdateBackupRequest) (*longrunningpb.Operation, error) {
-	s := b.s
-	in := req.GetBackup()
-	ids, err := s.parseResource("backup.name", in.GetName(), "projects", "locations", "backupPlans", "backups")
-	if err != nil {
-		return nil, err
-	}
-	paths, err := maskPaths(req.GetUpdateMask(), []string{"labels", "description"}, []string{"name"})
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.backups[in.GetName()]
-	if !ok {
-		return nil, notFound("backup %s not found", in.GetName())
-	}
-	if err := checkEtag("backup", in.GetEtag(), rec.pb.Etag); err != nil {
-		return nil, err
-	}
-	bk := rec.pb
-	applyLabelsDescription(paths, &bk.Labels, &bk.Description, in.GetLabels(), in.GetDescription())
-	nowT := s.clk.now()
-	bk.UpdateTime, bk.Etag = timestamppb.New(nowT), s.newEtag()
-	s.emitBackup(bk, false, nowT)
-	return s.startOperation(ids[1], bk.Name, "update", func() proto.Message { return proto.CloneOf(bk) }), nil
+	s, in := b.s, req.GetBackup()
+	return backupKind.update(s, in, req.GetUpdateMask(), []string{"labels", "description"}, []string{"name"},
+		func(rec *backupRec, paths []string, at time.Time) error {
+			applyLabelsDescription(paths, &rec.pb.Labels, &rec.pb.Description, in.GetLabels(), in.GetDescription())
+			s.backupChanged(rec.pb, at)
+			return nil
+		})
 }
 
 func applyLabelsDescription(paths []string, labels *map[string]string, desc *string, newLabels map[string]string, newDesc string) {
@@ -627,69 +490,34 @@ func applyLabelsDescription(paths []string, labels *map[string]string, desc *str
 // needs force.
 func (b *backupService) DeleteBackup(_ context.Context, req *gkebackuppb.DeleteBackupRequest) (*longrunningpb.Operation, error) {
 	s := b.s
-	ids, err := s.parseResource("name", req.GetName(), "projects", "locations", "backupPlans", "backups")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.backups[req.GetName()]
-	if !ok {
-		return nil, notFound("backup %s not found", req.GetName())
-	}
-	bk := rec.pb
-	if err := checkEtag("backup", req.GetEtag(), bk.Etag); err != nil {
-		return nil, err
-	}
-	if bk.State == gkebackuppb.Backup_CREATING || bk.State == gkebackuppb.Backup_IN_PROGRESS {
-		return nil, precondition("backup %s is %s: wait for it to finish", bk.Name, bk.State)
-	}
-	if t := bk.GetDeleteLockExpireTime(); t != nil && s.clk.now().Before(t.AsTime()) {
-		return nil, precondition("backup %s is locked against deletion until %s", bk.Name, t.AsTime().Format(time.RFC3339))
-	}
-	vbs := s.volumeBackupsOf(bk.Name)
-	if len(vbs) > 0 && !req.GetForce() {
-		return nil, precondition("backup %s has %d volume backups: set force to delete them too", bk.Name, len(vbs))
-	}
-	for _, vb := range vbs {
-		delete(s.volumeBackups, vb.Name)
-	}
-	delete(s.backups, bk.Name)
-	return s.startOperation(ids[1], bk.Name, "delete", emptyResult), nil
+	return backupKind.remove(s, req.GetName(), req.GetEtag(), func(rec *backupRec) error {
+		bk := rec.pb
+		if bk.State == gkebackuppb.Backup_CREATING || bk.State == gkebackuppb.Backup_IN_PROGRESS {
+			return precondition("backup %s is %s: wait for it to finish", bk.Name, bk.State)
+		}
+		if t := bk.GetDeleteLockExpireTime(); t != nil && s.clk.now().Before(t.AsTime()) {
+			return precondition("backup %s is locked against deletion until %s", bk.Name, t.AsTime().Format(time.RFC3339))
+		}
+		vbs := s.volumeBackupsOf(bk.Name)
+		if len(vbs) > 0 && !req.GetForce() {
+			return precondition("backup %s has %d volume backups: set force to delete them too", bk.Name, len(vbs))
+		}
+		for _, vb := range vbs {
+			delete(s.volumeBackups, vb.Name)
+		}
+		delete(s.backups, bk.Name)
+		return nil
+	})
 }
 
 // GetVolumeBackup returns a VolumeBackup.
 func (b *backupService) GetVolumeBackup(_ context.Context, req *gkebackuppb.GetVolumeBackupRequest) (*gkebackuppb.VolumeBackup, error) {
-	s := b.s
-	if _, err := s.parseResource("name", req.GetName(), "projects", "locations", "backupPlans", "backups", "volumeBackups"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	vb, ok := s.volumeBackups[req.GetName()]
-	if !ok {
-		return nil, notFound("volume backup %s not found", req.GetName())
-	}
-	return proto.CloneOf(vb), nil
+	return volumeBackupKind.get(b.s, req.GetName())
 }
 
 // ListVolumeBackups lists the VolumeBackups of a Backup.
 func (b *backupService) ListVolumeBackups(_ context.Context, req *gkebackuppb.ListVolumeBackupsRequest) (*gkebackuppb.ListVolumeBackupsResponse, error) {
-	s := b.s
-	if _, err := s.parseResource("parent", req.GetParent(), "projects", "locations", "backupPlans", "backups"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if _, ok := s.backups[req.GetParent()]; !ok {
-		s.mu.Unlock()
-		return nil, notFound("backup %s not found", req.GetParent())
-	}
-	var all []*gkebackuppb.VolumeBackup
-	for _, vb := range s.volumeBackupsOf(req.GetParent()) {
-		all = append(all, proto.CloneOf(vb))
-	}
-	s.mu.Unlock()
-	page, next, err := list(all, req)
+	page, next, err := volumeBackupKind.list(b.s, req)
 	if err != nil {
 		return nil, err
 	}

@@ -55,11 +55,7 @@ func (c *clusterService) GetCluster(_ context.Context, req *containerpb.GetClust
 	if name == "" {
 		name = fmt.Sprintf("projects/%s/locations/%s/clusters/%s", req.GetProjectId(), req.GetZone(), req.GetClusterId())
 	}
-	ids, ok := splitName(name, "projects", "locations", "clusters")
-	if !ok {
-		return nil, invalid("name %q: want projects/*/locations/*/clusters/*", name)
-	}
-	if err := s.checkProject(ids[0]); err != nil {
+	if _, err := s.parseResource("name", name, "projects", "locations", "clusters"); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -78,11 +74,8 @@ func (c *clusterService) ListClusters(_ context.Context, req *containerpb.ListCl
 	if parent == "" {
 		parent = fmt.Sprintf("projects/%s/locations/%s", req.GetProjectId(), req.GetZone())
 	}
-	ids, ok := splitName(parent, "projects", "locations")
-	if !ok {
-		return nil, invalid("parent %q: want projects/*/locations/*", parent)
-	}
-	if err := s.checkProject(ids[0]); err != nil {
+	ids, err := s.parseResource("parent", parent, "projects", "locations")
+	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

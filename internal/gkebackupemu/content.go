@@ -38,16 +38,7 @@ func captureContent(src *ClusterState, cfg *gkebackuppb.BackupPlan_BackupConfig)
 	case *gkebackuppb.BackupPlan_BackupConfig_SelectedNamespaces:
 		selected = func(ns string) bool { return slices.Contains(sc.SelectedNamespaces.GetNamespaces(), ns) }
 	case *gkebackuppb.BackupPlan_BackupConfig_SelectedApplications:
-		// Note that ProtectedApplications are not modelled: an application selects its whole
-		// namespace.
-		selected = func(ns string) bool {
-			for _, app := range sc.SelectedApplications.GetNamespacedNames() {
-				if app.GetNamespace() == ns {
-					return true
-				}
-			}
-			return false
-		}
+		selected = func(ns string) bool { return appsCover(sc.SelectedApplications, ns) }
 	}
 	for _, ns := range src.Namespaces {
 		if managedNamespaces[ns.Name] || !selected(ns.Name) {
@@ -122,6 +113,12 @@ func volumeID(prefix, namespace, pvc string) string {
 	return prefix + "-" + hex.EncodeToString(sum[:6])
 }
 
+// appsCover reports whether selected applications take the namespace ns. ProtectedApplications
+// are not modelled: an application selects its whole namespace.
+func appsCover(apps *gkebackuppb.NamespacedNames, ns string) bool {
+	return slices.ContainsFunc(apps.GetNamespacedNames(), func(app *gkebackuppb.NamespacedName) bool { return app.GetNamespace() == ns })
+}
+
 // selectNamespaces returns the namespaces of content that cfg restores, and how many objects
 // the namespaced scope leaves out.
 func selectNamespaces(cfg *gkebackuppb.RestoreConfig, content *backupContent) ([]Namespace, int32) {
@@ -134,14 +131,7 @@ func selectNamespaces(cfg *gkebackuppb.RestoreConfig, content *backupContent) ([
 	case *gkebackuppb.RestoreConfig_ExcludedNamespaces:
 		keep = func(ns string) bool { return !slices.Contains(sc.ExcludedNamespaces.GetNamespaces(), ns) }
 	case *gkebackuppb.RestoreConfig_SelectedApplications:
-		keep = func(ns string) bool {
-			for _, app := range sc.SelectedApplications.GetNamespacedNames() {
-				if app.GetNamespace() == ns {
-					return true
-				}
-			}
-			return false
-		}
+		keep = func(ns string) bool { return appsCover(sc.SelectedApplications, ns) }
 	}
 	var out []Namespace
 	var excluded int32

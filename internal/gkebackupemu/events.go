@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -35,23 +34,27 @@ const (
 	sendTimeout = 30 * time.Second
 )
 
-// backupEvent builds the Eventarc event for a Backup: source is the location, subject the name
-// relative to it, extensions the short ids, data {"payload": Backup as protojson}.
-func backupEvent(b *gkebackuppb.Backup, created bool, id string, at time.Time) (cloudevents.Event, error) {
-	typ := BackupUpdatedType
-	if created {
-		typ = BackupCreatedType
-	}
-	return newEvent(typ, b.GetName(), []string{"backupplan", "backup"}, b, id, at)
+// eventKind is what tells the events of Backups and of Restores apart.
+type eventKind struct {
+	noun             string // "backup", as logs name the resource
+	created, updated string // the event types
+	// extensions name the attributes that carry the plan's and the resource's short ids.
+	extensions []string
 }
 
-// restoreEvent is backupEvent for a Restore.
-func restoreEvent(r *gkebackuppb.Restore, created bool, id string, at time.Time) (cloudevents.Event, error) {
-	typ := RestoreUpdatedType
+var (
+	backupEvents  = eventKind{noun: "backup", created: BackupCreatedType, updated: BackupUpdatedType, extensions: []string{"backupplan", "backup"}}
+	restoreEvents = eventKind{noun: "restore", created: RestoreCreatedType, updated: RestoreUpdatedType, extensions: []string{"restoreplan", "restore"}}
+)
+
+// event builds the Eventarc event of a Backup or Restore: source is the location, subject the
+// name relative to it, extensions the short ids, data {"payload": the resource as protojson}.
+func (k eventKind) event(m apiResource, created bool, id string, at time.Time) (cloudevents.Event, error) {
+	typ := k.updated
 	if created {
-		typ = RestoreCreatedType
+		typ = k.created
 	}
-	return newEvent(typ, r.GetName(), []string{"restoreplan", "restore"}, r, id, at)
+	return newEvent(typ, m.GetName(), k.extensions, m, id, at)
 }
 
 // newEvent builds an event for the resource name projects/P/locations/L/<c1>/<id1>/<c2>/<id2>;
@@ -95,27 +98,14 @@ func eventData(m proto.Message) (json.RawMessage, error) {
 	return json.RawMessage(`{"payload":` + buf.String() + `}`), nil
 }
 
-// emitBackup publishes the event of a Backup's creation or change. Callers hold s.mu.
-func (s *Server) emitBackup(b *gkebackuppb.Backup, created bool, at time.Time) {
+// emit publishes the event of a Backup's or Restore's creation or change. Callers hold s.mu.
+func (s *Server) emit(k eventKind, m apiResource, created bool, at time.Time) {
 	if !s.bus.hasSinks() {
 		return
 	}
-	e, err := backupEvent(b, created, newUID(), at)
+	e, err := k.event(m, created, newUID(), at)
 	if err != nil {
-		s.log.Error("cannot build backup event", "backup", b.GetName(), "error", err)
-		return
-	}
-	s.bus.publish(e, at)
-}
-
-// emitRestore publishes the event of a Restore's creation or change. Callers hold s.mu.
-func (s *Server) emitRestore(r *gkebackuppb.Restore, created bool, at time.Time) {
-	if !s.bus.hasSinks() {
-		return
-	}
-	e, err := restoreEvent(r, created, newUID(), at)
-	if err != nil {
-		s.log.Error("cannot build restore event", "restore", r.GetName(), "error", err)
+		s.log.Error("cannot build "+k.noun+" event", k.noun, m.GetName(), "error", err)
 		return
 	}
 	s.bus.publish(e, at)

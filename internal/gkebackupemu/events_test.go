@@ -221,13 +221,13 @@ func TestEventGolden(t *testing.T) {
 		ResourcesRestoredCount: 11, VolumesRestoredCount: 2,
 		Etag: "0000002b",
 	}
-	be, err := backupEvent(backup, false, "evt-backup-1", at)
+	be, err := backupEvents.event(backup, false, "evt-backup-1", at)
 	if err != nil {
-		t.Fatalf("backupEvent() error = %v", err)
+		t.Fatalf("backupEvents.event() error = %v", err)
 	}
-	re, err := restoreEvent(restore, false, "evt-restore-1", at.Add(7*time.Second))
+	re, err := restoreEvents.event(restore, false, "evt-restore-1", at.Add(7*time.Second))
 	if err != nil {
-		t.Fatalf("restoreEvent() error = %v", err)
+		t.Fatalf("restoreEvents.event() error = %v", err)
 	}
 	cases := []struct {
 		name  string

@@ -1,6 +1,10 @@
 package gkebackupemu
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +192,40 @@ func wantCode(t *testing.T, err error, code codes.Code) {
 	t.Helper()
 	if got := status.Code(err); got != code {
 		t.Fatalf("error = %v, want code %s", err, code)
+	}
+}
+
+// serveDefaultWorld runs Serve on the default world in the background and returns the first n
+// lines it prints, trimmed. stop cancels Serve and checks that it returns nil in time.
+func serveDefaultWorld(t *testing.T, n int) (lines []string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, "127.0.0.1:0", DefaultWorld(), nil, pw, WithTimeScale(testScale))
+		pw.Close()
+	}()
+	rd := bufio.NewReader(pr)
+	for range n {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read Serve output: %v", err)
+		}
+		lines = append(lines, strings.TrimSpace(line))
+	}
+	go io.Copy(io.Discard, pr) //nolint:errcheck // drains the pipe until Serve returns
+	return lines, func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve() error = %v, want nil after cancel", err)
+			}
+		case <-time.After(waitFor):
+			t.Fatal("Serve() did not return after its context was cancelled")
+		}
 	}
 }

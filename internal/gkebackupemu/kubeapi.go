@@ -569,6 +569,18 @@ func (v clusterView) objectMeta(kind, ns, name, incarnation string, created time
 	}
 }
 
+// namespacedObjects builds the object of every item that items picks from each namespace of
+// the cluster, in list order.
+func namespacedObjects[T any, O kubeObject](v clusterView, items func(Namespace) []T, build func(ns string, item T) O) []kubeObject {
+	var out []kubeObject
+	for _, ns := range v.c.Namespaces {
+		for _, item := range items(ns) {
+			out = append(out, build(ns.Name, item))
+		}
+	}
+	return sortObjects(out)
+}
+
 func namespaceObjects(v clusterView) []kubeObject {
 	var out []kubeObject
 	for _, ns := range v.c.Namespaces {
@@ -626,13 +638,7 @@ func podTemplate(w Workload) corev1.PodTemplateSpec {
 }
 
 func deploymentObjects(v clusterView) []kubeObject {
-	var out []kubeObject
-	for _, ns := range v.c.Namespaces {
-		for _, w := range ns.Deployments {
-			out = append(out, v.deployment(ns.Name, w))
-		}
-	}
-	return sortObjects(out)
+	return namespacedObjects(v, func(ns Namespace) []Workload { return ns.Deployments }, v.deployment)
 }
 
 // deployment reports the workload's pods all ready and available from ReadyAt on, none before;
@@ -687,13 +693,7 @@ func (v clusterView) deployment(ns string, w Workload) *appsv1.Deployment {
 }
 
 func statefulSetObjects(v clusterView) []kubeObject {
-	var out []kubeObject
-	for _, ns := range v.c.Namespaces {
-		for _, w := range ns.StatefulSets {
-			out = append(out, v.statefulSet(ns.Name, w))
-		}
-	}
-	return sortObjects(out)
+	return namespacedObjects(v, func(ns Namespace) []Workload { return ns.StatefulSets }, v.statefulSet)
 }
 
 func (v clusterView) statefulSet(ns string, w Workload) *appsv1.StatefulSet {
@@ -724,13 +724,7 @@ func (v clusterView) statefulSet(ns string, w Workload) *appsv1.StatefulSet {
 }
 
 func pvcObjects(v clusterView) []kubeObject {
-	var out []kubeObject
-	for _, ns := range v.c.Namespaces {
-		for _, p := range ns.PVCs {
-			out = append(out, v.pvc(ns.Name, p))
-		}
-	}
-	return sortObjects(out)
+	return namespacedObjects(v, func(ns Namespace) []PVC { return ns.PVCs }, v.pvc)
 }
 
 // pvc is Bound to its volume or Pending as the world says. Its data markers are not shown: data
@@ -769,13 +763,7 @@ func (v clusterView) pvc(ns string, p PVC) *corev1.PersistentVolumeClaim {
 }
 
 func serviceObjects(v clusterView) []kubeObject {
-	var out []kubeObject
-	for _, ns := range v.c.Namespaces {
-		for _, s := range ns.Services {
-			out = append(out, v.service(ns.Name, s))
-		}
-	}
-	return sortObjects(out)
+	return namespacedObjects(v, func(ns Namespace) []Service { return ns.Services }, v.service)
 }
 
 // service selects the pods of the workload of the same name; a LoadBalancer has its external IP

@@ -1,7 +1,6 @@
 package gkebackupemu
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -691,37 +690,12 @@ func TestKubernetesAPI_endpoints(t *testing.T) {
 // TestServe_kubernetesEndpoints prints one line per served cluster after the listening line.
 func TestServe_kubernetesEndpoints(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, "127.0.0.1:0", DefaultWorld(), nil, pw, WithTimeScale(testScale))
-		pw.Close()
-	}()
-	rd := bufio.NewReader(pr)
-	var lines []string
-	for range 4 {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			t.Fatalf("read Serve output: %v", err)
-		}
-		lines = append(lines, strings.TrimSpace(line))
-	}
-	go io.Copy(io.Discard, pr) //nolint:errcheck // drains the pipe until Serve returns
+	lines, stop := serveDefaultWorld(t, 4)
 	for i, name := range []string{gke01, gke02, gke03} {
 		prefix := fmt.Sprintf("kubernetes API of %s on https://127.0.0.1:", name)
 		if !strings.HasPrefix(lines[i+1], prefix) {
 			t.Errorf("Serve line %d = %q, want prefix %q", i+2, lines[i+1], prefix)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve() error = %v, want nil after cancel", err)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("Serve() did not return after its context was cancelled")
-	}
+	stop()
 }

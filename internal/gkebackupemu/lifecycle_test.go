@@ -1,8 +1,6 @@
 package gkebackupemu
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net/http/httptest"
@@ -80,23 +78,13 @@ func TestStartTwice(t *testing.T) {
 // TestServe runs the standalone emulator until its context ends.
 func TestServe(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, "127.0.0.1:0", DefaultWorld(), nil, pw, WithTimeScale(testScale))
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("read Serve output: %v", err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "gkebackup emulator listening on ")
+	ctx := t.Context()
+	lines, stop := serveDefaultWorld(t, 1)
+	line := lines[0]
+	addr, ok := strings.CutPrefix(line, "gkebackup emulator listening on ")
 	if !ok || !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("Serve printed %q", line)
 	}
-	go io.Copy(io.Discard, pr) //nolint:errcheck // drains the pipe until Serve returns
 	c, err := gkebackup.NewBackupForGKEClient(ctx, ClientOptions(addr)...)
 	if err != nil {
 		t.Fatalf("NewBackupForGKEClient() error = %v", err)
@@ -105,15 +93,7 @@ func TestServe(t *testing.T) {
 	if _, err := c.GetBackupPlan(ctx, &gkebackuppb.GetBackupPlanRequest{Name: bpGKE01}); err != nil {
 		t.Errorf("GetBackupPlan() error = %v", err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Serve() error = %v, want nil after cancel", err)
-		}
-	case <-time.After(waitFor):
-		t.Fatal("Serve() did not return after its context was cancelled")
-	}
+	stop()
 }
 
 // TestServeRejectsBadSink refuses a sink that is no HTTP URL.

@@ -69,25 +69,26 @@ type operationsService struct {
 	s *Server
 }
 
-func (o *operationsService) checkName(name string) error {
-	ids, ok := splitName(name, "projects", "locations", "operations")
-	if !ok {
-		return invalid("operation name %q: want projects/*/locations/*/operations/*", name)
+// lookup checks an operation's name and returns the operation. Callers hold o.s.mu.
+func (o *operationsService) lookup(name string) (*longrunningpb.Operation, error) {
+	if _, err := o.s.parseResource("operation name", name, "projects", "locations", "operations"); err != nil {
+		return nil, err
 	}
-	return o.s.checkProject(ids[0])
+	op, ok := o.s.ops[name]
+	if !ok {
+		return nil, notFound("operation %s not found", name)
+	}
+	return op, nil
 }
 
 // GetOperation returns the latest state of an operation.
 func (o *operationsService) GetOperation(_ context.Context, req *longrunningpb.GetOperationRequest) (*longrunningpb.Operation, error) {
-	if err := o.checkName(req.GetName()); err != nil {
-		return nil, err
-	}
 	s := o.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	op, ok := s.ops[req.GetName()]
-	if !ok {
-		return nil, notFound("operation %s not found", req.GetName())
+	op, err := o.lookup(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	return proto.CloneOf(op), nil
 }
@@ -95,11 +96,8 @@ func (o *operationsService) GetOperation(_ context.Context, req *longrunningpb.G
 // ListOperations lists the operations of a location ("-" for all), by name.
 func (o *operationsService) ListOperations(_ context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
 	s := o.s
-	ids, ok := splitName(req.GetName(), "projects", "locations")
-	if !ok {
-		return nil, invalid("name %q: want projects/*/locations/*", req.GetName())
-	}
-	if err := s.checkProject(ids[0]); err != nil {
+	ids, err := s.parseResource("name", req.GetName(), "projects", "locations")
+	if err != nil {
 		return nil, err
 	}
 	if req.GetFilter() != "" {
@@ -125,14 +123,11 @@ func (o *operationsService) ListOperations(_ context.Context, req *longrunningpb
 
 // DeleteOperation forgets an operation; the resource it worked on is not affected.
 func (o *operationsService) DeleteOperation(_ context.Context, req *longrunningpb.DeleteOperationRequest) (*emptypb.Empty, error) {
-	if err := o.checkName(req.GetName()); err != nil {
-		return nil, err
-	}
 	s := o.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.ops[req.GetName()]; !ok {
-		return nil, notFound("operation %s not found", req.GetName())
+	if _, err := o.lookup(req.GetName()); err != nil {
+		return nil, err
 	}
 	delete(s.ops, req.GetName())
 	return &emptypb.Empty{}, nil
@@ -141,15 +136,12 @@ func (o *operationsService) DeleteOperation(_ context.Context, req *longrunningp
 // CancelOperation ends a pending operation with CANCELLED; a done operation is left as it is.
 // Note that, unlike the real service, the resource the operation created stays.
 func (o *operationsService) CancelOperation(_ context.Context, req *longrunningpb.CancelOperationRequest) (*emptypb.Empty, error) {
-	if err := o.checkName(req.GetName()); err != nil {
-		return nil, err
-	}
 	s := o.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	op, ok := s.ops[req.GetName()]
-	if !ok {
-		return nil, notFound("operation %s not found", req.GetName())
+	op, err := o.lookup(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	if op.Done {
 		return &emptypb.Empty{}, nil

@@ -10,8 +10,6 @@ import (
 
 	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -120,11 +118,11 @@ func (b *backupService) CreateRestorePlan(_ context.Context, req *gkebackuppb.Cr
 	name := req.GetParent() + "/restorePlans/" + req.GetRestorePlanId()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.restorePlans[name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "restore plan %s already exists", name)
+	if err := restorePlanKind.mustBeNew(s, name); err != nil {
+		return nil, err
 	}
-	if _, ok := s.plans[in.GetBackupPlan()]; !ok {
-		return nil, notFound("backup plan %s not found", in.GetBackupPlan())
+	if err := backupPlanKind.mustExist(s, in.GetBackupPlan()); err != nil {
+		return nil, err
 	}
 	if _, ok := s.clusters[ref.String()]; !ok {
 		return nil, notFound("cluster %s not found", in.GetCluster())
@@ -149,35 +147,12 @@ func (b *backupService) CreateRestorePlan(_ context.Context, req *gkebackuppb.Cr
 
 // GetRestorePlan returns a RestorePlan.
 func (b *backupService) GetRestorePlan(_ context.Context, req *gkebackuppb.GetRestorePlanRequest) (*gkebackuppb.RestorePlan, error) {
-	s := b.s
-	if _, err := s.parseResource("name", req.GetName(), "projects", "locations", "restorePlans"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, ok := s.restorePlans[req.GetName()]
-	if !ok {
-		return nil, notFound("restore plan %s not found", req.GetName())
-	}
-	return proto.CloneOf(rp), nil
+	return restorePlanKind.get(b.s, req.GetName())
 }
 
 // ListRestorePlans lists the RestorePlans of a location ("-" for every location).
 func (b *backupService) ListRestorePlans(_ context.Context, req *gkebackuppb.ListRestorePlansRequest) (*gkebackuppb.ListRestorePlansResponse, error) {
-	s := b.s
-	ids, err := s.parseResource("parent", req.GetParent(), "projects", "locations")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	var all []*gkebackuppb.RestorePlan
-	for name, rp := range s.restorePlans {
-		if ids[1] == "-" || parentOf(name) == req.GetParent() {
-			all = append(all, proto.CloneOf(rp))
-		}
-	}
-	s.mu.Unlock()
-	page, next, err := list(all, req)
+	page, next, err := restorePlanKind.list(b.s, req)
 	if err != nil {
 		return nil, err
 	}
@@ -186,64 +161,38 @@ func (b *backupService) ListRestorePlans(_ context.Context, req *gkebackuppb.Lis
 
 // UpdateRestorePlan updates labels and description; backup_plan and cluster are immutable.
 func (b *backupService) UpdateRestorePlan(_ context.Context, req *gkebackuppb.UpdateRestorePlanRequest) (*longrunningpb.Operation, error) {
-	s := b.s
-	in := req.GetRestorePlan()
-	ids, err := s.parseResource("restore_plan.name", in.GetName(), "projects", "locations", "restorePlans")
-	if err != nil {
-		return nil, err
-	}
-	paths, err := maskPaths(req.GetUpdateMask(), []string{"labels", "description"}, []string{"name", "backup_plan", "cluster"})
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, ok := s.restorePlans[in.GetName()]
-	if !ok {
-		return nil, notFound("restore plan %s not found", in.GetName())
-	}
-	if err := checkEtag("restore plan", in.GetEtag(), rp.Etag); err != nil {
-		return nil, err
-	}
-	applyLabelsDescription(paths, &rp.Labels, &rp.Description, in.GetLabels(), in.GetDescription())
-	rp.UpdateTime, rp.Etag = timestamppb.New(s.clk.now()), s.newEtag()
-	return s.startOperation(ids[1], rp.Name, "update", func() proto.Message { return proto.CloneOf(rp) }), nil
+	s, in := b.s, req.GetRestorePlan()
+	return restorePlanKind.update(s, in, req.GetUpdateMask(), []string{"labels", "description"}, []string{"name", "backup_plan", "cluster"},
+		func(rp *gkebackuppb.RestorePlan, paths []string, at time.Time) error {
+			applyLabelsDescription(paths, &rp.Labels, &rp.Description, in.GetLabels(), in.GetDescription())
+			rp.UpdateTime, rp.Etag = timestamppb.New(at), s.newEtag()
+			return nil
+		})
 }
 
 // DeleteRestorePlan deletes a RestorePlan; with Restores it needs force.
 func (b *backupService) DeleteRestorePlan(_ context.Context, req *gkebackuppb.DeleteRestorePlanRequest) (*longrunningpb.Operation, error) {
 	s := b.s
-	ids, err := s.parseResource("name", req.GetName(), "projects", "locations", "restorePlans")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rp, ok := s.restorePlans[req.GetName()]
-	if !ok {
-		return nil, notFound("restore plan %s not found", req.GetName())
-	}
-	if err := checkEtag("restore plan", req.GetEtag(), rp.Etag); err != nil {
-		return nil, err
-	}
-	var children []string
-	for name, rec := range s.restores {
-		if parentOf(name) != rp.Name {
-			continue
+	return restorePlanKind.remove(s, req.GetName(), req.GetEtag(), func(rp *gkebackuppb.RestorePlan) error {
+		var children []string
+		for name, rec := range s.restores {
+			if parentOf(name) != rp.Name {
+				continue
+			}
+			if running(rec.pb.State) {
+				return precondition("restore %s is %s: wait for it to finish", name, rec.pb.State)
+			}
+			children = append(children, name)
 		}
-		if running(rec.pb.State) {
-			return nil, precondition("restore %s is %s: wait for it to finish", name, rec.pb.State)
+		if len(children) > 0 && !req.GetForce() {
+			return precondition("restore plan %s has %d restores: set force to delete them too", rp.Name, len(children))
 		}
-		children = append(children, name)
-	}
-	if len(children) > 0 && !req.GetForce() {
-		return nil, precondition("restore plan %s has %d restores: set force to delete them too", rp.Name, len(children))
-	}
-	for _, name := range children {
-		s.deleteRestore(name)
-	}
-	delete(s.restorePlans, rp.Name)
-	return s.startOperation(ids[1], rp.Name, "delete", emptyResult), nil
+		for _, name := range children {
+			s.deleteRestore(name)
+		}
+		delete(s.restorePlans, rp.Name)
+		return nil
+	})
 }
 
 func running(st gkebackuppb.Restore_State) bool {
@@ -279,17 +228,17 @@ func (b *backupService) CreateRestore(_ context.Context, req *gkebackuppb.Create
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rp, ok := s.restorePlans[req.GetParent()]
-	if !ok {
-		return nil, notFound("restore plan %s not found", req.GetParent())
+	rp, err := restorePlanKind.lookup(s, req.GetParent())
+	if err != nil {
+		return nil, err
 	}
 	name := rp.Name + "/restores/" + req.GetRestoreId()
-	if _, ok := s.restores[name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "restore %s already exists", name)
+	if err := restoreKind.mustBeNew(s, name); err != nil {
+		return nil, err
 	}
-	brec, ok := s.backups[in.GetBackup()]
-	if !ok {
-		return nil, notFound("backup %s not found", in.GetBackup())
+	brec, err := backupKind.lookup(s, in.GetBackup())
+	if err != nil {
+		return nil, err
 	}
 	if parentOf(in.GetBackup()) != rp.BackupPlan {
 		return nil, invalid("restore.backup %s is not a backup of the restore plan's backup plan %s", in.GetBackup(), rp.BackupPlan)
@@ -321,15 +270,15 @@ func (b *backupService) CreateRestore(_ context.Context, req *gkebackuppb.Create
 	}
 	rec := &restoreRec{pb: r, content: brec.content, gkeVersion: brec.pb.GetClusterMetadata().GetGkeVersion()}
 	s.restores[name] = rec
-	s.emitRestore(r, true, nowT)
+	s.emit(restoreEvents, r, true, nowT)
 	// Artifacts live in the BackupPlan's region; restoring them elsewhere transfers them.
 	dur := s.durations.RestoreSameRegion.Duration
 	if bpIDs, _ := splitName(rp.BackupPlan, "projects", "locations", "backupPlans"); bpIDs[1] != ids[1] {
 		dur = s.durations.RestoreCrossRegion.Duration
 	}
-	s.sched.at(nowT.Add(dur/10), func(at time.Time) { s.startRestore(name, rec, at) })
-	s.sched.at(nowT.Add(dur/2), func(at time.Time) { s.restoreVolumes(name, rec, at) })
-	s.sched.at(nowT.Add(dur), func(at time.Time) { s.finishRestore(name, rec, at) })
+	scheduleStep(s, restoreKind, name, rec, gkebackuppb.Restore_CREATING, nowT.Add(dur/10), s.startRestore)
+	scheduleStep(s, restoreKind, name, rec, gkebackuppb.Restore_IN_PROGRESS, nowT.Add(dur/2), s.restoreVolumes)
+	scheduleStep(s, restoreKind, name, rec, gkebackuppb.Restore_IN_PROGRESS, nowT.Add(dur), s.finishRestore)
 	return s.startOperation(ids[1], name, "create", func() proto.Message { return proto.CloneOf(r) }), nil
 }
 
@@ -344,11 +293,6 @@ func cloneAll[M proto.Message](ms []M) []M {
 	return out
 }
 
-// currentRestore reports whether rec is still the live restore called name in state want.
-func (s *Server) currentRestore(name string, rec *restoreRec, want gkebackuppb.Restore_State) bool {
-	return s.restores[name] == rec && rec.pb.State == want
-}
-
 // targetOf returns the live state of a restore's target cluster. Callers hold s.mu.
 func (s *Server) targetOf(r *gkebackuppb.Restore) (*ClusterState, bool) {
 	ref, err := parseClusterName(r.GetCluster())
@@ -361,17 +305,12 @@ func (s *Server) targetOf(r *gkebackuppb.Restore) (*ClusterState, bool) {
 
 // startRestore validates the restore against its target (agent, version skew, conflicts) and
 // creates the VolumeRestores. A failed check ends the restore FAILED without touching the target.
+// Like the other steps of a Restore (see scheduleStep), it runs under s.mu.
 func (s *Server) startRestore(name string, rec *restoreRec, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.currentRestore(name, rec, gkebackuppb.Restore_CREATING) {
-		return
-	}
 	r := rec.pb
 	cfg := r.GetRestoreConfig()
 	target, ok := s.targetOf(r)
-	reason := s.failNext[parentOf(name)]
-	delete(s.failNext, parentOf(name))
+	reason := s.takeFailNext(parentOf(name))
 	switch {
 	case reason != "":
 	case !ok:
@@ -388,8 +327,7 @@ func (s *Server) startRestore(name string, rec *restoreRec, at time.Time) {
 		}
 	}
 	if reason != "" {
-		r.CompleteTime = timestamppb.New(at)
-		s.setRestoreState(rec, gkebackuppb.Restore_FAILED, reason, at)
+		s.failRestore(rec, reason, at)
 		return
 	}
 	now := timestamppb.New(at)
@@ -449,11 +387,6 @@ func (s *Server) volumesToRestore(rec *restoreRec, target *ClusterState) []pvcRe
 }
 
 func (s *Server) restoreVolumes(name string, rec *restoreRec, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.currentRestore(name, rec, gkebackuppb.Restore_IN_PROGRESS) {
-		return
-	}
 	now := timestamppb.New(at)
 	for _, vr := range s.volumeRestoresOf(name) {
 		vr.State, vr.UpdateTime, vr.Etag = gkebackuppb.VolumeRestore_RESTORING, now, s.newEtag()
@@ -462,16 +395,10 @@ func (s *Server) restoreVolumes(name string, rec *restoreRec, at time.Time) {
 
 // finishRestore applies the restore to the target cluster and completes it with its counts.
 func (s *Server) finishRestore(name string, rec *restoreRec, at time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.currentRestore(name, rec, gkebackuppb.Restore_IN_PROGRESS) {
-		return
-	}
 	r := rec.pb
 	target, ok := s.targetOf(r)
 	if !ok {
-		r.CompleteTime = timestamppb.New(at)
-		s.setRestoreState(rec, gkebackuppb.Restore_FAILED, fmt.Sprintf("target cluster %s not found", r.GetCluster()), at)
+		s.failRestore(rec, fmt.Sprintf("target cluster %s not found", r.GetCluster()), at)
 		return
 	}
 	now := timestamppb.New(at)
@@ -516,61 +443,39 @@ func lastLocation(cluster string) string {
 // newVolumeName and assignAddresses make *Server the allocator of applyRestore.
 var _ allocator = (*Server)(nil)
 
+// failRestore ends a restore FAILED with reason; the target cluster is left as it is.
+func (s *Server) failRestore(rec *restoreRec, reason string, at time.Time) {
+	rec.pb.CompleteTime = timestamppb.New(at)
+	s.setRestoreState(rec, gkebackuppb.Restore_FAILED, reason, at)
+}
+
 func (s *Server) setRestoreState(rec *restoreRec, st gkebackuppb.Restore_State, reason string, at time.Time) {
 	r := rec.pb
 	r.State, r.StateReason = st, reason
-	r.UpdateTime, r.Etag = timestamppb.New(at), s.newEtag()
 	s.log.Debug("restore state changed", "restore", r.Name, "state", st.String(), "state_reason", reason)
-	s.emitRestore(r, false, at)
+	s.restoreChanged(r, at)
+}
+
+// restoreChanged stamps a Restore that changed at with update_time and a new etag and emits its
+// updated event. Callers hold s.mu.
+func (s *Server) restoreChanged(r *gkebackuppb.Restore, at time.Time) {
+	r.UpdateTime, r.Etag = timestamppb.New(at), s.newEtag()
+	s.emit(restoreEvents, r, false, at)
 }
 
 // volumeRestoresOf returns the VolumeRestores of a restore, by name. Callers hold s.mu.
 func (s *Server) volumeRestoresOf(restore string) []*gkebackuppb.VolumeRestore {
-	var out []*gkebackuppb.VolumeRestore
-	for name, vr := range s.volumeRestores {
-		if parentOf(name) == restore {
-			out = append(out, vr)
-		}
-	}
-	slices.SortFunc(out, func(a, b *gkebackuppb.VolumeRestore) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return childrenOf(s.volumeRestores, restore)
 }
 
 // GetRestore returns a Restore.
 func (b *backupService) GetRestore(_ context.Context, req *gkebackuppb.GetRestoreRequest) (*gkebackuppb.Restore, error) {
-	s := b.s
-	if _, err := s.parseResource("name", req.GetName(), "projects", "locations", "restorePlans", "restores"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.restores[req.GetName()]
-	if !ok {
-		return nil, notFound("restore %s not found", req.GetName())
-	}
-	return proto.CloneOf(rec.pb), nil
+	return restoreKind.get(b.s, req.GetName())
 }
 
 // ListRestores lists the Restores of a RestorePlan ("-" as plan or location lists across them).
 func (b *backupService) ListRestores(_ context.Context, req *gkebackuppb.ListRestoresRequest) (*gkebackuppb.ListRestoresResponse, error) {
-	s := b.s
-	ids, err := s.parseResource("parent", req.GetParent(), "projects", "locations", "restorePlans")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if _, ok := s.restorePlans[req.GetParent()]; !ok && ids[1] != "-" && ids[2] != "-" {
-		s.mu.Unlock()
-		return nil, notFound("restore plan %s not found", req.GetParent())
-	}
-	var all []*gkebackuppb.Restore
-	for name, rec := range s.restores {
-		if matchesParent(parentOf(name), ids, "restorePlans") {
-			all = append(all, proto.CloneOf(rec.pb))
-		}
-	}
-	s.mu.Unlock()
-	page, next, err := list(all, req)
+	page, next, err := restoreKind.list(b.s, req)
 	if err != nil {
 		return nil, err
 	}
@@ -579,92 +484,39 @@ func (b *backupService) ListRestores(_ context.Context, req *gkebackuppb.ListRes
 
 // UpdateRestore updates labels and description.
 func (b *backupService) UpdateRestore(_ context.Context, req *gkebackuppb.UpdateRestoreRequest) (*longrunningpb.Operation, error) {
-	s := b.s
-	in := req.GetRestore()
-	ids, err := s.parseResource("restore.name", in.GetName(), "projects", "locations", "restorePlans", "restores")
-	if err != nil {
-		return nil, err
-	}
-	paths, err := maskPaths(req.GetUpdateMask(), []string{"labels", "description"},
-		[]string{"name", "backup", "filter", "volume_data_restore_policy_overrides"})
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.restores[in.GetName()]
-	if !ok {
-		return nil, notFound("restore %s not found", in.GetName())
-	}
-	if err := checkEtag("restore", in.GetEtag(), rec.pb.Etag); err != nil {
-		return nil, err
-	}
-	r := rec.pb
-	applyLabelsDescription(paths, &r.Labels, &r.Description, in.GetLabels(), in.GetDescription())
-	nowT := s.clk.now()
-	r.UpdateTime, r.Etag = timestamppb.New(nowT), s.newEtag()
-	s.emitRestore(r, false, nowT)
-	return s.startOperation(ids[1], r.Name, "update", func() proto.Message { return proto.CloneOf(r) }), nil
+	s, in := b.s, req.GetRestore()
+	return restoreKind.update(s, in, req.GetUpdateMask(), []string{"labels", "description"},
+		[]string{"name", "backup", "filter", "volume_data_restore_policy_overrides"},
+		func(rec *restoreRec, paths []string, at time.Time) error {
+			applyLabelsDescription(paths, &rec.pb.Labels, &rec.pb.Description, in.GetLabels(), in.GetDescription())
+			s.restoreChanged(rec.pb, at)
+			return nil
+		})
 }
 
 // DeleteRestore deletes a finished Restore; with VolumeRestores it needs force.
 func (b *backupService) DeleteRestore(_ context.Context, req *gkebackuppb.DeleteRestoreRequest) (*longrunningpb.Operation, error) {
 	s := b.s
-	ids, err := s.parseResource("name", req.GetName(), "projects", "locations", "restorePlans", "restores")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	rec, ok := s.restores[req.GetName()]
-	if !ok {
-		return nil, notFound("restore %s not found", req.GetName())
-	}
-	if err := checkEtag("restore", req.GetEtag(), rec.pb.Etag); err != nil {
-		return nil, err
-	}
-	if running(rec.pb.State) {
-		return nil, precondition("restore %s is %s: wait for it to finish", rec.pb.Name, rec.pb.State)
-	}
-	if n := len(s.volumeRestoresOf(rec.pb.Name)); n > 0 && !req.GetForce() {
-		return nil, precondition("restore %s has %d volume restores: set force to delete them too", rec.pb.Name, n)
-	}
-	s.deleteRestore(rec.pb.Name)
-	return s.startOperation(ids[1], rec.pb.Name, "delete", emptyResult), nil
+	return restoreKind.remove(s, req.GetName(), req.GetEtag(), func(rec *restoreRec) error {
+		if running(rec.pb.State) {
+			return precondition("restore %s is %s: wait for it to finish", rec.pb.Name, rec.pb.State)
+		}
+		if n := len(s.volumeRestoresOf(rec.pb.Name)); n > 0 && !req.GetForce() {
+			return precondition("restore %s has %d volume restores: set force to delete them too", rec.pb.Name, n)
+		}
+		s.deleteRestore(rec.pb.Name)
+		return nil
+	})
 }
 
 // GetVolumeRestore returns a VolumeRestore.
 func (b *backupService) GetVolumeRestore(_ context.Context, req *gkebackuppb.GetVolumeRestoreRequest) (*gkebackuppb.VolumeRestore, error) {
-	s := b.s
-	if _, err := s.parseResource("name", req.GetName(), "projects", "locations", "restorePlans", "restores", "volumeRestores"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	vr, ok := s.volumeRestores[req.GetName()]
-	if !ok {
-		return nil, notFound("volume restore %s not found", req.GetName())
-	}
-	return proto.CloneOf(vr), nil
+	return volumeRestoreKind.get(b.s, req.GetName())
 }
 
 // ListVolumeRestores lists the VolumeRestores of a Restore.
 func (b *backupService) ListVolumeRestores(_ context.Context, req *gkebackuppb.ListVolumeRestoresRequest) (*gkebackuppb.ListVolumeRestoresResponse, error) {
-	s := b.s
-	if _, err := s.parseResource("parent", req.GetParent(), "projects", "locations", "restorePlans", "restores"); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if _, ok := s.restores[req.GetParent()]; !ok {
-		s.mu.Unlock()
-		return nil, notFound("restore %s not found", req.GetParent())
-	}
-	var all []*gkebackuppb.VolumeRestore
-	for _, vr := range s.volumeRestoresOf(req.GetParent()) {
-		all = append(all, proto.CloneOf(vr))
-	}
-	s.mu.Unlock()
-	page, next, err := list(all, req)
+	page, next, err := volumeRestoreKind.list(b.s, req)
 	if err != nil {
 		return nil, err
 	}

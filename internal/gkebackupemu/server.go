@@ -355,6 +355,14 @@ func (s *Server) FailNext(parent, reason string) {
 	s.failNext[parent] = reason
 }
 
+// takeFailNext returns the reason FailNext set for the next Backup or Restore under parent, or
+// "", and forgets it: it fails one resource only. Callers hold s.mu.
+func (s *Server) takeFailNext(parent string) string {
+	reason := s.failNext[parent]
+	delete(s.failNext, parent)
+	return reason
+}
+
 // Cluster returns a deep copy of the live state of the cluster (its full container API name).
 func (s *Server) Cluster(name string) (ClusterState, bool) {
 	s.mu.Lock()
