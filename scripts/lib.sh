@@ -42,13 +42,18 @@ apt_install() {
   command -v "${cmd}" >/dev/null 2>&1 || die "installed $* but ${cmd} is still not on PATH"
 }
 
-# free_port prints a loopback TCP port that nothing listens on. A port can still be taken between
-# this check and its use; callers wait for readiness and fail loudly, which is enough on a test box.
+# free_port prints a loopback TCP port that no socket uses. Note that it picks below the kernel's
+# ephemeral range (ip_local_port_range, usually from 32768): a port in that range can be taken at
+# any moment as the source port of an outgoing connection, and a daemon binding it then fails
+# with "address already in use" although nothing listens there. A port can still be taken
+# between this check and its use; callers wait for readiness and fail loudly.
 free_port() {
-  local port _
+  local port _ low
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+  ((low > 11000)) || die "the ephemeral port range starts at ${low}: no room below it for test daemons"
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
-    if [[ -z "$(ss -Hltn "sport = :${port}")" ]]; then
+    port=$((10000 + RANDOM % (low - 10000)))
+    if [[ -z "$(ss -Htan "( sport = :${port} or dport = :${port} )")" ]]; then
       echo "${port}"
       return 0
     fi
