@@ -151,8 +151,9 @@ func (r *Request) decodeFields(m map[string]json.RawMessage) []error {
 		errs = append(errs, err)
 	} else if at != "" {
 		t, err := time.Parse(time.RFC3339Nano, at)
-		// Note that an offset can push a year-9999 time past what RFC 3339 (and Encode) can write.
-		if err != nil || t.UTC().Year() > 9999 {
+		// Note that an offset can push a time of year 9999, or of year 0, past what RFC 3339 (and
+		// Encode) can write.
+		if y := t.UTC().Year(); err != nil || y < 0 || y > 9999 {
 			errs = append(errs, fieldErr("requestedAt", fmt.Sprintf("%q is not an RFC 3339 time", at),
 				`write e.g. "2026-05-01T09:00:00Z"`))
 		}

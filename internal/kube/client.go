@@ -69,8 +69,10 @@ func NewClientset(ep Endpoint) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("create client for %s: %w", host, ErrNoTokenSource)
 	}
 	// Note that ReuseTokenSource caches the token until it expires: ADC would otherwise be asked
-	// for a token on every request.
-	ts := oauth2.ReuseTokenSource(nil, ep.TokenSource)
+	// for a token on every request. It writes into the token it caches, so it is given a copy:
+	// sources such as ADC's hand the same *Token to every caller, which would race between the
+	// clientsets of several clusters.
+	ts := oauth2.ReuseTokenSource(nil, copyingTokenSource{ep.TokenSource})
 	cfg := &rest.Config{
 		Host:            host,
 		TLSClientConfig: rest.TLSClientConfig{CAData: ep.CAData},
@@ -87,6 +89,19 @@ func NewClientset(ep Endpoint) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("create client for %s: %w", host, err)
 	}
 	return cs, nil
+}
+
+// copyingTokenSource returns a copy of each token of its source, so that a caller may change it.
+type copyingTokenSource struct{ src oauth2.TokenSource }
+
+// Token returns a shallow copy of the source's token.
+func (c copyingTokenSource) Token() (*oauth2.Token, error) {
+	t, err := c.src.Token()
+	if err != nil || t == nil {
+		return t, err
+	}
+	cp := *t
+	return &cp, nil
 }
 
 // normalizeHost turns GetCluster's bare endpoint into an https URL and refuses plain http.

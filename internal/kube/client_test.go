@@ -170,3 +170,31 @@ func TestNewClientset_tls_and_token(t *testing.T) {
 		})
 	}
 }
+
+// TestNewClientset_shared_token_source: clientsets of several clusters built on one token source
+// (ADC hands every caller the same *Token) must not race over it; run with -race.
+func TestNewClientset_shared_token_source(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"kind":"ServiceList","apiVersion":"v1","metadata":{},"items":[]}`))
+	}))
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	shared := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "s3cret"})
+	var wg sync.WaitGroup
+	for range 4 {
+		cs, err := NewClientset(Endpoint{Host: srv.URL, CAData: ca, TokenSource: shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cs.CoreV1().Services("default").List(t.Context(), metav1.ListOptions{}); err != nil {
+				t.Errorf("List() error = %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
