@@ -15,10 +15,15 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
 	"github.com/gkedr/gkedr/internal/gkebackupemu"
 	"github.com/gkedr/gkedr/internal/gkebackupemu/emutest"
+	"github.com/gkedr/gkedr/internal/naming"
+	"github.com/gkedr/gkedr/internal/restore"
 )
+
+const bpGKE01 = "projects/gkedr-demo/locations/asia-northeast1/backupPlans/bp-gke01"
 
 // apiEnv is the environment of a command run against an emulator started by the test. The Pub/Sub
 // address is a closed port unless a test serves one: plan and status never publish.
@@ -164,6 +169,26 @@ func TestStatusCommand(t *testing.T) {
 	_, stdout, _ = runCLI(t.Context(), apiEnv(emu, ""), "status", "--policy", walkthroughPolicyFile)
 	if !strings.Contains(squeeze(stdout), "gke01 - b1 SUCCEEDED") || !strings.Contains(stdout, "current RPO") {
 		t.Errorf("status after a backup does not show it:\n%s", stdout)
+	}
+
+	// A restore VerifyRestore has reported carries its verdict as a label.
+	rp := "projects/gkedr-demo/locations/asia-northeast1/restorePlans/rp-gke02"
+	if _, err := emu.Backup.CreateRestorePlan(t.Context(), &gkebackuppb.CreateRestorePlanRequest{
+		Parent: "projects/gkedr-demo/locations/asia-northeast1", RestorePlanId: "rp-gke02",
+		RestorePlan: &gkebackuppb.RestorePlan{BackupPlan: bpGKE01, Cluster: "projects/gkedr-demo/locations/asia-northeast1/clusters/gke02",
+			RestoreConfig: restore.ConfigFor(config.Standby{Standby: true})},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emu.Backup.CreateRestore(t.Context(), &gkebackuppb.CreateRestoreRequest{
+		Parent: rp, RestoreId: "r1",
+		Restore: &gkebackuppb.Restore{Backup: bpGKE01 + "/backups/b1", Labels: map[string]string{naming.LabelReported: "true", naming.LabelVerdict: "warn"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, stdout, _ = runCLI(t.Context(), apiEnv(emu, ""), "status", "--policy", walkthroughPolicyFile)
+	if !strings.Contains(squeeze(stdout), "gke01 gke02 r1") || !strings.Contains(stdout, "verified: WARN") {
+		t.Errorf("status does not show the reported restore and its verdict:\n%s", stdout)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -79,7 +80,7 @@ func runStatus(ctx context.Context, c cli, args []string) int {
 			}
 			note := "not reported yet (the sweep verifies it)"
 			if lastRestore.GetLabels()[naming.LabelReported] == "true" {
-				note = "verified and reported (verdict in chat and on gkedr-reports)"
+				note = "verified: " + strings.ToUpper(lastRestore.GetLabels()[naming.LabelVerdict])
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", src.Name, sb.Name, lastSegment(lastRestore.GetName()), lastRestore.GetState(),
 				age(now, lastRestore.GetCreateTime().AsTime()), note)

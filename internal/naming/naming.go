@@ -23,6 +23,9 @@ const (
 	// LabelReported is set on a Restore by VerifyRestore before it posts the report, so a
 	// redelivered event does not post twice.
 	LabelReported = "gkedr-reported"
+	// LabelVerdict records the verdict beside LabelReported (pass, warn or fail), so that
+	// `gkedr status` can show it from the API alone.
+	LabelVerdict = "gkedr-verdict"
 )
 
 // Reason is the value of the gkedr-reason label.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/naming"
+	"github.com/gkedr/gkedr/internal/report"
 )
 
 // labelTimeout bounds the wait for the label update's operation. Note that op.Wait is not used: it
@@ -90,16 +91,17 @@ func (s *Service) listVolumeRestores(ctx context.Context, restore string) ([]*gk
 	return all, nil
 }
 
-// markReported sets gkedr-reported=true on the Restore, keeping its other labels, and waits for the
+// markReported sets gkedr-reported=true and the gkedr-verdict on the Restore, keeping its other labels, and waits for the
 // update to finish. The etag makes it a compare-and-set: when another invocation labelled (or
 // otherwise changed) the restore since it was read, the API answers Aborted, which is transient,
 // and the redelivery then finds the label and posts nothing.
-func (s *Service) markReported(ctx context.Context, r *gkebackuppb.Restore) error {
+func (s *Service) markReported(ctx context.Context, r *gkebackuppb.Restore, verdict report.Verdict) error {
 	labels := maps.Clone(r.GetLabels())
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	labels[naming.LabelReported] = "true"
+	labels[naming.LabelVerdict] = naming.LabelValue(string(verdict))
 	req := &gkebackuppb.UpdateRestoreRequest{
 		Restore:    &gkebackuppb.Restore{Name: r.GetName(), Labels: labels, Etag: r.GetEtag()},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels"}},

@@ -276,7 +276,7 @@ func (s *Service) settle(ctx context.Context, r *gkebackuppb.Restore, rep report
 		log.InfoContext(ctx, "standby not ready yet; the sweep verifies the restore again", "verdict", string(rep.Verdict))
 		return res, nil
 	}
-	if err := s.markReported(ctx, r); err != nil {
+	if err := s.markReported(ctx, r, rep.Verdict); err != nil {
 		return Result{}, err
 	}
 	logging.Notice(ctx, "restore verified",

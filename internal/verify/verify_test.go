@@ -227,8 +227,12 @@ func TestOnRestore(t *testing.T) {
 			if len(res.Deliveries) != wantPosts {
 				t.Errorf("Result.Deliveries = %+v, want %d", res.Deliveries, wantPosts)
 			}
-			if got := e.getRestore(t, r.GetName()).GetLabels()[naming.LabelReported]; got != wantLabel {
+			labels := e.getRestore(t, r.GetName()).GetLabels()
+			if got := labels[naming.LabelReported]; got != wantLabel {
 				t.Errorf("label %s = %q, want %q", naming.LabelReported, got, wantLabel)
+			}
+			if wantLabel == "true" && labels[naming.LabelVerdict] != strings.ToLower(string(rep.Verdict)) {
+				t.Errorf("label %s = %q, want the verdict %s", naming.LabelVerdict, labels[naming.LabelVerdict], rep.Verdict)
 			}
 			if got := e.reports.count(); got != 1 {
 				t.Errorf("audit copies published = %d, want 1", got)
