@@ -8,9 +8,11 @@ import (
 	"slices"
 	"testing"
 
+	"cloud.google.com/go/scheduler/apiv1/schedulerpb"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gkedr/gkedr/internal/config"
+	"github.com/gkedr/gkedr/internal/schedule"
 )
 
 // terraformDirs returns every directory under infra/ and examples/ that holds .tf files.
@@ -488,4 +490,41 @@ func TestCheckRestoreDefaults(t *testing.T) {
 			checkErr(t, CheckRestoreDefaults(tc.module(t), tc.want), tc.wantErr...)
 		})
 	}
+}
+
+func TestCheckSchedulerJobs(t *testing.T) {
+	t.Parallel()
+	policy, err := config.Load(filepath.Join(repoRoot(t), "examples", "walkthrough", "gkedr-policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := schedule.Jobs(policy, "projects/p/locations/l", "projects/p/topics/t", schedule.DefaultSweepSchedule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*schedulerpb.Job{"backup": jobs[0], "sweep": jobs[len(jobs)-1]}
+	cases := []struct {
+		name    string
+		module  *Module
+		wantErr []string
+	}{
+		{name: "repository", module: loadModule(t, "infra")},
+		{name: "renamed_job", module: editedModule(t, "infra", edit{"scheduler.tf", `name        = "gkedr-backup-${each.key}"`, `name        = "backup-${each.key}"`}),
+			wantErr: []string{`job name starts "backup-", but internal/schedule names it gkedr-backup-gke01`}},
+		{name: "retry_drift", module: editedModule(t, "infra", edit{"scheduler.tf", "retry_count          = 5", "retry_count          = 2"}),
+			wantErr: []string{`retry_config.retry_count = "2", internal/schedule has "5"`}},
+		{name: "deadline_drift", module: editedModule(t, "infra", edit{"scheduler.tf", `time_zone        = "Etc/UTC"
+  attempt_deadline = "60s"`, `time_zone        = "Etc/UTC"
+  attempt_deadline = "30s"`}),
+			wantErr: []string{`attempt_deadline "30s", internal/schedule has 60s`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			checkErr(t, CheckSchedulerJobs(tc.module, want), tc.wantErr...)
+		})
+	}
+	checkErr(t, CheckSweepSchedule(loadModule(t, "infra"), "sweep_schedule", schedule.DefaultSweepSchedule))
+	checkErr(t, CheckSweepSchedule(editedModule(t, "infra", edit{"variables.tf", `default     = "*/30 * * * *"`, `default     = "0 * * * *"`}),
+		"sweep_schedule", schedule.DefaultSweepSchedule), `defaults to "0 * * * *", internal/schedule to "*/30 * * * *"`)
 }

@@ -16,6 +16,7 @@
 package localstack
 
 import (
+	"cloud.google.com/go/scheduler/apiv1/schedulerpb"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,7 @@ import (
 	"github.com/gkedr/gkedr/internal/gkebackupemu"
 	"github.com/gkedr/gkedr/internal/logging"
 	"github.com/gkedr/gkedr/internal/report"
+	"github.com/gkedr/gkedr/internal/schedule"
 	"github.com/gkedr/gkedr/internal/setup"
 	"github.com/gkedr/gkedr/internal/verify"
 )
@@ -107,7 +109,8 @@ type Stack struct {
 	functionsAddr string
 	bound         *functions.Handlers
 	servers       []*http.Server
-	crons         []*cron.Cron
+	jobs          []*schedulerpb.Job
+	cron          *cron.Cron
 	dir           string
 
 	state *state
@@ -241,13 +244,15 @@ func Start(ctx context.Context, opts Options) (st *Stack, err error) {
 	}
 	fmt.Fprintf(progress, "eventarc bridge: gkebackup events via %s, %d pub/sub subscriptions\n", receiverAddr, len(subs))
 
-	if s.crons, err = newSchedulers(s.policy, s.scheduled); err != nil {
+	topic := "projects/" + s.policy.Project + "/topics/" + s.env.RequestsTopic
+	if s.jobs, err = schedule.Jobs(s.policy, s.jobLocation(), topic, schedule.DefaultSweepSchedule); err != nil {
 		return nil, fmt.Errorf("start local stack: %w", err)
 	}
-	for _, c := range s.crons {
-		c.Start()
+	if s.cron, err = newScheduler(s.jobs, s.scheduled); err != nil {
+		return nil, fmt.Errorf("start local stack: %w", err)
 	}
-	fmt.Fprintf(progress, "scheduler: %d source schedules\n", len(s.crons))
+	s.cron.Start()
+	fmt.Fprintf(progress, "scheduler: %d Cloud Scheduler jobs on their crons\n", len(s.jobs))
 
 	// Note that the stack closes itself when ctx ends, so an interrupted caller cannot leave the
 	// emulator's process group behind.
@@ -292,10 +297,10 @@ func (s *Stack) environment(extra map[string]string, sinkAddr string) (*config.E
 	return env, vars, nil
 }
 
-// scheduled is the cron job of a source: it publishes the source's scheduled request.
-func (s *Stack) scheduled(source string) {
-	if _, err := s.FireNow(s.ctx, source); err != nil && s.ctx.Err() == nil {
-		s.log.Error("scheduled request not published", "source", source, "error", err)
+// scheduled runs a job on its cron tick.
+func (s *Stack) scheduled(j *schedulerpb.Job) {
+	if _, err := s.run(s.ctx, j); err != nil && s.ctx.Err() == nil {
+		s.log.Error("scheduled request not published", "job", j.GetName(), "error", err)
 	}
 }
 
@@ -337,8 +342,8 @@ func (s *Stack) Close() error {
 
 func (s *Stack) close() error {
 	var errs []error
-	for _, c := range s.crons {
-		<-c.Stop().Done()
+	if s.cron != nil {
+		<-s.cron.Stop().Done()
 	}
 	if s.cancel != nil {
 		s.cancel()

@@ -122,7 +122,7 @@ func TestStackRunsTheWalkthrough(t *testing.T) {
 			t.Errorf("report of %s has RTO %v; want the emulated time to readiness", r.Standby, r.RTOSeconds)
 		}
 	}
-	for _, want := range []string{"pub/sub:", "gkebackup emulator:", "functions:", "eventarc bridge:", "scheduler: 1 source schedules"} {
+	for _, want := range []string{"pub/sub:", "gkebackup emulator:", "functions:", "eventarc bridge:", "scheduler: 2 Cloud Scheduler jobs"} {
 		if !strings.Contains(progress.String(), want) {
 			t.Errorf("progress output lacks %q:\n%s", want, progress)
 		}

@@ -3,73 +3,63 @@ package localstack
 import (
 	"context"
 	"fmt"
-	"time"
 
+	"cloud.google.com/go/scheduler/apiv1/schedulerpb"
 	"github.com/robfig/cron/v3"
 
-	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
+	"github.com/gkedr/gkedr/internal/schedule"
 )
 
-// scheduledRequest is the static body Cloud Scheduler publishes for a source, and its attributes:
-// Terraform sets gkedr-kind on the job so that subscription filters can see the kind.
-func scheduledRequest(source string) ([]byte, map[string]string, error) {
-	data, err := events.Request{SchemaVersion: events.RequestSchemaVersion, Kind: events.RequestScheduled, Source: source}.Encode()
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode scheduled request for %s: %w", source, err)
-	}
-	return data, map[string]string{events.AttrKind: string(events.RequestScheduled)}, nil
-}
-
-// newSchedulers returns one cron per source that has a schedule, running in the source's time zone
-// (cron.WithLocation) as its Cloud Scheduler job does, and calling fire with the source's name. They
-// are not started.
-func newSchedulers(policy *config.Policy, fire func(source string)) ([]*cron.Cron, error) {
-	var out []*cron.Cron
-	for _, src := range policy.Sources {
-		if src.Schedule == "" {
-			continue
-		}
-		loc, err := time.LoadLocation(src.TimeZone)
+// newScheduler returns a cron that runs the Cloud Scheduler jobs of the policy — each in its own
+// time zone, as Cloud Scheduler does — by calling fire with the job. It is not started.
+func newScheduler(jobs []*schedulerpb.Job, fire func(*schedulerpb.Job)) (*cron.Cron, error) {
+	c := cron.New()
+	for _, j := range jobs {
+		when, err := schedule.Parse(j.GetSchedule(), j.GetTimeZone())
 		if err != nil {
-			return nil, fmt.Errorf("schedule of source %s: time zone %q: %w", src.Name, src.TimeZone, err)
+			return nil, fmt.Errorf("job %s: %w", j.GetName(), err)
 		}
-		c := cron.New(cron.WithLocation(loc))
-		name := src.Name
-		if _, err := c.AddFunc(src.Schedule, func() { fire(name) }); err != nil {
-			return nil, fmt.Errorf("schedule of source %s: %q: %w", src.Name, src.Schedule, err)
-		}
-		out = append(out, c)
+		c.Schedule(when, cron.FuncJob(func() { fire(j) }))
 	}
-	return out, nil
+	return c, nil
 }
 
-// FireNow publishes the source's scheduled request now, as its Cloud Scheduler job does when an
-// operator forces a run, and returns the message id.
-func (s *Stack) FireNow(ctx context.Context, source string) (string, error) {
-	if _, ok := s.policy.Source(source); !ok {
-		return "", fmt.Errorf("fire schedule of %q: no such source in the policy", source)
-	}
-	data, attrs, err := scheduledRequest(source)
+// run publishes a job's Pub/Sub target, as Cloud Scheduler does on each tick, and returns the
+// message id.
+func (s *Stack) run(ctx context.Context, j *schedulerpb.Job) (string, error) {
+	target := j.GetPubsubTarget()
+	id, err := s.pub.Publish(ctx, s.env.RequestsTopic, target.GetData(), target.GetAttributes())
 	if err != nil {
-		return "", err
-	}
-	id, err := s.pub.Publish(ctx, s.env.RequestsTopic, data, attrs)
-	if err != nil {
-		return "", fmt.Errorf("fire schedule of %s: %w", source, err)
+		return "", fmt.Errorf("run job %s: %w", j.GetName(), err)
 	}
 	return id, nil
 }
 
+// FireNow runs the source's backup job now, as an operator's "force run" of its Cloud Scheduler
+// job does, and returns the message id.
+func (s *Stack) FireNow(ctx context.Context, source string) (string, error) {
+	for _, j := range s.jobs {
+		if j.GetName() == s.jobLocation()+"/jobs/"+schedule.BackupJobID(source) {
+			return s.run(ctx, j)
+		}
+	}
+	return "", fmt.Errorf("fire schedule of %q: no such source with a schedule in the policy", source)
+}
+
 // Sweep publishes a sweep request for source (empty: every source), as the scheduled sweep does.
 func (s *Stack) Sweep(ctx context.Context, source string) (string, error) {
-	data, err := events.Request{SchemaVersion: events.RequestSchemaVersion, Kind: events.RequestSweep, Source: source}.Encode()
+	req := events.Request{SchemaVersion: events.RequestSchemaVersion, Kind: events.RequestSweep, Source: source}
+	data, err := req.Encode()
 	if err != nil {
 		return "", fmt.Errorf("encode sweep request: %w", err)
 	}
-	id, err := s.pub.Publish(ctx, s.env.RequestsTopic, data, map[string]string{events.AttrKind: string(events.RequestSweep)})
+	id, err := s.pub.Publish(ctx, s.env.RequestsTopic, data, req.Attributes())
 	if err != nil {
 		return "", fmt.Errorf("publish sweep request: %w", err)
 	}
 	return id, nil
 }
+
+// jobLocation is where the stack's jobs live: the policy's project, in a location named local.
+func (s *Stack) jobLocation() string { return "projects/" + s.policy.Project + "/locations/local" }

@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"bytes"
+	"cloud.google.com/go/scheduler/apiv1/schedulerpb"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/gkedr/gkedr/internal/events"
 	"github.com/gkedr/gkedr/internal/gkebackupemu"
 	"github.com/gkedr/gkedr/internal/kube"
+	"github.com/gkedr/gkedr/internal/schedule"
 )
 
 func TestRoute(t *testing.T) {
@@ -72,48 +74,35 @@ func TestMessageEventDecodes(t *testing.T) {
 	}
 }
 
-func TestScheduledRequest(t *testing.T) {
+func TestSchedulerRunsEachJobInItsZone(t *testing.T) {
 	t.Parallel()
-	data, attrs, err := scheduledRequest("gke01")
-	if err != nil {
-		t.Fatalf("scheduledRequest: %v", err)
-	}
-	if got, want := string(data), `{"schemaVersion":1,"kind":"scheduled","source":"gke01"}`; got != want {
-		t.Errorf("body = %s; want %s", got, want)
-	}
-	if diff := cmp.Diff(map[string]string{events.AttrKind: "scheduled"}, attrs); diff != "" {
-		t.Errorf("attributes (-want +got):\n%s", diff)
-	}
-}
-
-func TestNewSchedulersRunInTheSourcesZone(t *testing.T) {
-	t.Parallel()
-	p := &config.Policy{Sources: []config.Source{
+	p := &config.Policy{Project: "p", Sources: []config.Source{
 		{Name: "tokyo", Schedule: "0 9 * * *", TimeZone: "Asia/Tokyo"},
 		{Name: "utc", Schedule: "30 1 * * *", TimeZone: "UTC"},
 		{Name: "manual"},
 	}}
-	crons, err := newSchedulers(p, func(string) {})
+	jobs, err := schedule.Jobs(p, "projects/p/locations/local", "projects/p/topics/t", "0 3 * * *")
 	if err != nil {
-		t.Fatalf("newSchedulers: %v", err)
+		t.Fatalf("schedule.Jobs: %v", err)
+	}
+	c, err := newScheduler(jobs, func(*schedulerpb.Job) {})
+	if err != nil {
+		t.Fatalf("newScheduler: %v", err)
 	}
 	from := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	var got []string
-	for _, c := range crons {
-		// The cron evaluates its entries at times in its own location, as Run does.
-		for _, e := range c.Entries() {
-			got = append(got, e.Schedule.Next(from.In(c.Location())).UTC().Format(time.RFC3339))
-		}
+	for _, e := range c.Entries() {
+		got = append(got, e.Schedule.Next(from).UTC().Format(time.RFC3339))
 	}
-	// 09:00 in Tokyo is 00:00 UTC; a source without a schedule gets no cron.
-	want := []string{"2026-05-02T00:00:00Z", "2026-05-02T01:30:00Z"}
+	// 09:00 in Tokyo is 00:00 UTC; a source without a schedule gets no job; the sweep runs in UTC.
+	want := []string{"2026-05-02T00:00:00Z", "2026-05-02T01:30:00Z", "2026-05-02T03:00:00Z"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("next activations (-want +got):\n%s", diff)
 	}
 
-	_, err = newSchedulers(&config.Policy{Sources: []config.Source{{Name: "bad", Schedule: "0 9 * * *", TimeZone: "Mars/Base"}}}, func(string) {})
-	if err == nil || !strings.Contains(err.Error(), "Mars/Base") {
-		t.Errorf("newSchedulers with an unknown zone = %v; want an error naming it", err)
+	bad := []*schedulerpb.Job{{Name: "projects/p/locations/local/jobs/bad", Schedule: "0 9 * * *", TimeZone: "Mars/Base"}}
+	if _, err := newScheduler(bad, func(*schedulerpb.Job) {}); err == nil || !strings.Contains(err.Error(), "Mars/Base") {
+		t.Errorf("newScheduler with an unknown zone = %v; want an error naming it", err)
 	}
 }
 
