@@ -19,11 +19,13 @@ import (
 
 	"github.com/gkedr/gkedr/examples"
 	"github.com/gkedr/gkedr/functions"
+	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/backup"
 	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
 	"github.com/gkedr/gkedr/internal/gkebackupemu"
 	"github.com/gkedr/gkedr/internal/gkebackupemu/emutest"
+	"github.com/gkedr/gkedr/internal/retry"
 	"github.com/gkedr/gkedr/internal/setup"
 	"github.com/gkedr/gkedr/internal/testutil"
 )
@@ -47,7 +49,8 @@ func backupTrigger(t *testing.T, opts ...gkebackupemu.Option) (*emutest.Env, *lo
 	t.Helper()
 	emu := emutest.Start(t, nil, opts...)
 	logs, deps := newLogger()
-	deps.Backups = backup.NewService(emu.Backup, walkthroughPolicy(t))
+	// Note that in-process retries are off: these tests are about what the trigger sees.
+	deps.Backups = backup.NewService(emu.Backup, walkthroughPolicy(t), apicall.Caller{Retry: retry.Policy{Attempts: 1}})
 	deps.ProjectID = project
 	deps.MaxEventAge = time.Hour
 	return emu, logs, functions.New(deps)

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
 	"github.com/gkedr/gkedr/internal/logging"
@@ -39,11 +40,14 @@ type API interface {
 type Service struct {
 	api    API
 	policy *config.Policy
+	calls  apicall.Caller
 }
 
-// NewService returns a Service over api for policy.
-func NewService(api API, policy *config.Policy) *Service {
-	return &Service{api: api, policy: policy}
+// NewService returns a Service over api for policy. Its calls are retried in process as calls
+// says (the zero Caller retries with retry.Default): a scheduler tick of many sources meets the
+// API's quota, and waiting out ResourceExhausted here is cheaper than a redelivery.
+func NewService(api API, policy *config.Policy, calls apicall.Caller) *Service {
+	return &Service{api: api, policy: policy, calls: calls}
 }
 
 // Result says what Start did.
@@ -78,12 +82,14 @@ func (s *Service) Start(ctx context.Context, req events.Request) (Result, error)
 		labels[naming.TargetLabel(name)] = "true"
 	}
 
-	plan, err := s.api.GetBackupPlan(ctx, &gkebackuppb.GetBackupPlanRequest{Name: src.BackupPlan})
+	plan, err := apicall.Get(ctx, s.calls, "get backup plan "+src.BackupPlan, func(ctx context.Context) (*gkebackuppb.BackupPlan, error) {
+		return s.api.GetBackupPlan(ctx, &gkebackuppb.GetBackupPlanRequest{Name: src.BackupPlan})
+	})
+	if status.Code(err) == codes.NotFound {
+		return Result{}, fmt.Errorf("%w: backup plan %s does not exist; create it or fix sources[%s].backupPlan", ErrPlanNotReady, src.BackupPlan, src.Name)
+	}
 	if err != nil {
-		if status.Code(err) == codes.NotFound {
-			return Result{}, fmt.Errorf("%w: backup plan %s does not exist; create it or fix sources[%s].backupPlan", ErrPlanNotReady, src.BackupPlan, src.Name)
-		}
-		return Result{}, fmt.Errorf("get backup plan %s: %w", src.BackupPlan, err)
+		return Result{}, err
 	}
 	if err := checkPlan(plan); err != nil {
 		return Result{}, err
@@ -91,13 +97,18 @@ func (s *Service) Start(ctx context.Context, req events.Request) (Result, error)
 
 	id := naming.BackupID(req.RequestID, req.RequestedAt)
 	name := src.BackupPlan + "/backups/" + id
-	_, err = s.api.CreateBackup(ctx, &gkebackuppb.CreateBackupRequest{
-		Parent:   src.BackupPlan,
-		BackupId: id,
-		Backup: &gkebackuppb.Backup{
-			Labels:      labels,
-			Description: fmt.Sprintf("gkedr %s backup of %s (request %s)", req.Kind, src.Name, req.RequestID),
-		},
+	// Note that retrying the create is safe: after an ambiguous failure the retry finds the backup
+	// by its id (AlreadyExists), which is success.
+	err = s.calls.Do(ctx, func(ctx context.Context) error {
+		_, err := s.api.CreateBackup(ctx, &gkebackuppb.CreateBackupRequest{
+			Parent:   src.BackupPlan,
+			BackupId: id,
+			Backup: &gkebackuppb.Backup{
+				Labels:      labels,
+				Description: fmt.Sprintf("gkedr %s backup of %s (request %s)", req.Kind, src.Name, req.RequestID),
+			},
+		})
+		return err
 	})
 	switch status.Code(err) {
 	case codes.OK:

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/gkedr/gkedr/examples"
+	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/backup"
 	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
@@ -24,6 +25,9 @@ import (
 const bpGKE01 = "projects/gkedr-demo/locations/asia-northeast1/backupPlans/bp-gke01"
 
 var requestedAt = time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+
+// fast retries without noticeable waits.
+var fast = retry.Policy{Initial: time.Millisecond, Max: time.Millisecond, Attempts: 3}
 
 func walkthroughPolicy(t *testing.T) *config.Policy {
 	t.Helper()
@@ -71,7 +75,7 @@ func TestStart_creates_one_labelled_backup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			emu := emutest.Start(t, nil)
-			svc := backup.NewService(emu.Backup, walkthroughPolicy(t))
+			svc := backup.NewService(emu.Backup, walkthroughPolicy(t), apicall.Caller{Retry: fast})
 
 			res, err := svc.Start(t.Context(), tc.req)
 			if err != nil {
@@ -101,7 +105,7 @@ func TestStart_creates_one_labelled_backup(t *testing.T) {
 func TestStart_redelivery_is_idempotent(t *testing.T) {
 	t.Parallel()
 	emu := emutest.Start(t, nil)
-	svc := backup.NewService(emu.Backup, walkthroughPolicy(t))
+	svc := backup.NewService(emu.Backup, walkthroughPolicy(t), apicall.Caller{Retry: fast})
 	req := request(events.RequestScheduled, "gke01")
 
 	var (
@@ -172,7 +176,7 @@ func TestStart_refuses_with_the_fix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			emu := emutest.Start(t, tc.world)
-			svc := backup.NewService(emu.Backup, walkthroughPolicy(t))
+			svc := backup.NewService(emu.Backup, walkthroughPolicy(t), apicall.Caller{Retry: fast})
 			_, err := svc.Start(t.Context(), tc.req)
 			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.wantText) {
 				t.Fatalf("Start() error = %v, want %v mentioning %q", err, tc.wantErr, tc.wantText)
@@ -193,7 +197,7 @@ func TestStart_refuses_with_the_fix(t *testing.T) {
 func TestStart_skips_what_other_functions_handle(t *testing.T) {
 	t.Parallel()
 	emu := emutest.Start(t, nil)
-	svc := backup.NewService(emu.Backup, walkthroughPolicy(t))
+	svc := backup.NewService(emu.Backup, walkthroughPolicy(t), apicall.Caller{Retry: fast})
 	latest := request(events.RequestMigration, "gke01", "gke03")
 	latest.Backup = events.LatestBackup
 	for _, req := range []events.Request{request(events.RequestSweep, ""), latest} {
@@ -207,18 +211,40 @@ func TestStart_skips_what_other_functions_handle(t *testing.T) {
 	}
 }
 
-func TestStart_transient_failure_is_retryable(t *testing.T) {
+func TestStart_transient_failures(t *testing.T) {
 	t.Parallel()
-	emu := emutest.Start(t, nil)
-	emu.Server.SetFault("CreateBackup", gkebackupemu.Fault{Code: codes.Unavailable, Count: 1})
-	svc := backup.NewService(emu.Backup, walkthroughPolicy(t))
-	req := request(events.RequestScheduled, "gke01")
-
-	if _, err := svc.Start(t.Context(), req); !retry.IsTransient(err) {
-		t.Fatalf("first Start() error = %v, want a transient error", err)
+	cases := []struct {
+		name        string
+		attempts    int
+		wantFirstOK bool
+	}{
+		// The default: the in-process retry waits out the fault within one delivery.
+		{name: "retried_in_process", attempts: 3, wantFirstOK: true},
+		// Without it the error is transient, so the trigger redelivers.
+		{name: "left_to_redelivery", attempts: 1},
 	}
-	res, err := svc.Start(t.Context(), req)
-	if err != nil || !res.Created {
-		t.Fatalf("second Start() = %+v, %v; want the backup created", res, err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			emu := emutest.Start(t, nil)
+			emu.Server.SetFault("CreateBackup", gkebackupemu.Fault{Code: codes.ResourceExhausted, Count: 1})
+			policy := fast
+			policy.Attempts = tc.attempts
+			svc := backup.NewService(emu.Backup, walkthroughPolicy(t), apicall.Caller{Retry: policy})
+			req := request(events.RequestScheduled, "gke01")
+
+			res, err := svc.Start(t.Context(), req)
+			if tc.wantFirstOK != (err == nil) || (err != nil && !retry.IsTransient(err)) {
+				t.Fatalf("first Start() = %+v, %v; want ok=%v, else a transient error", res, err, tc.wantFirstOK)
+			}
+			if err != nil {
+				if res, err = svc.Start(t.Context(), req); err != nil || !res.Created {
+					t.Fatalf("redelivered Start() = %+v, %v; want the backup created", res, err)
+				}
+			}
+			if n := len(emu.Calls("CreateBackup")); n != 2 {
+				t.Errorf("CreateBackup calls = %d, want the failed one and one more", n)
+			}
+		})
 	}
 }

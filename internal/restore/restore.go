@@ -59,6 +59,11 @@ const (
 	DefaultSweepWindow = 24 * time.Hour
 )
 
+// minBurst is the smallest burst of the client-side rate limit: the calls of one backup restored
+// into three standbys with existing RestorePlans (a re-read, then a version check, a plan check and
+// a create per standby).
+const minBurst = 10
+
 // DefaultRetry is the in-process retry of one API call when Options.Retry is zero. It is more
 // patient than retry.Default because the API's rate limit (ResourceExhausted) is the expected
 // transient error of a wide fan-out: about 45 s of backoff, still well inside one invocation, and
@@ -144,11 +149,11 @@ func NewService(api API, clusters Clusters, refusals Refusals, policy *config.Po
 	if qps <= 0 {
 		qps = DefaultQPS
 	}
-	// A burst of 2 lets the read that precedes a write go out together; more would defeat the rate.
-	burst := 2
-	if qps < 2 {
-		burst = 1
-	}
+	// Note that the burst does not change the long-run rate, only how many calls may go at once:
+	// one backup's handful of calls for a few standbys go out together (the event-to-restore
+	// latency is then one round trip, not calls/QPS seconds), while a wide fan-out still settles
+	// to QPS after the first burst.
+	burst := max(minBurst, int(qps))
 	s.calls.Limiter = rate.NewLimiter(rate.Limit(qps), burst)
 	return s
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gkedr/gkedr/internal/apicall"
 	"github.com/gkedr/gkedr/internal/backup"
 	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/events"
@@ -141,7 +142,7 @@ func New(ctx context.Context, env *config.Env, policy *config.Policy, l envconfi
 	}
 	reports := &reportPublisher{pub: a.Publisher, topic: env.ReportsTopic}
 
-	a.Backups = backup.NewService(bfg, policy)
+	a.Backups = backup.NewService(bfg, policy, apicall.Caller{})
 	a.Restores = restore.NewService(bfg, clusters, reports, policy, restore.Options{
 		Concurrency: env.RestoreConcurrency,
 		QPS:         env.RestoreQPS,
