@@ -219,6 +219,14 @@ func (s *Service) OnBackup(ctx context.Context, b *gkebackuppb.Backup) (Result, 
 		log.InfoContext(ctx, "backup of a backup plan the policy does not manage, ignored", "backup", name, "backup_plan", bn.Plan.String())
 		return Result{Backup: name, Skipped: "backup plan " + bn.Plan.String() + " is not a source's backupPlan in the policy"}, nil
 	}
+	switch st := b.GetState(); st {
+	case gkebackuppb.Backup_CREATING, gkebackuppb.Backup_IN_PROGRESS, gkebackuppb.Backup_FAILED, gkebackuppb.Backup_DELETING:
+		// Note that the event's own state is trusted only to do nothing: every state change of a
+		// backup fires an event, a SUCCEEDED one follows (or the sweep stands in for it if it is
+		// lost), and skipping the re-read saves two API calls per backup.
+		log.InfoContext(ctx, "backup not succeeded, nothing to restore", "backup", name, "state", st.String())
+		return Result{Backup: name, Skipped: "backup event says " + st.String() + ", not SUCCEEDED"}, nil
+	}
 	backup, err := s.getBackup(ctx, name)
 	if status.Code(err) == codes.NotFound {
 		log.InfoContext(ctx, "backup no longer exists, ignored", "backup", name)

@@ -38,8 +38,14 @@ func TestOnBackupWalkthrough(t *testing.T) {
 	svc := e.service(loadPolicy(t), restore.Options{})
 	b := e.backup(t, bpGKE01, "backup-gke01", nil, gkebackuppb.Backup_SUCCEEDED)
 
-	// The event may be stale: the service must re-read the backup, not trust this state.
+	// An event still in progress is trusted only to do nothing: no call at all.
+	before := len(e.srv.Calls())
 	res, err := svc.OnBackup(e.ctx, &gkebackuppb.Backup{Name: b.GetName(), State: gkebackuppb.Backup_IN_PROGRESS})
+	if err != nil || res.Skipped == "" || len(e.srv.Calls()) != before {
+		t.Fatalf("OnBackup(IN_PROGRESS event) = %+v, %v with %d calls; want skipped without calls", res, err, len(e.srv.Calls())-before)
+	}
+	// An event whose state this binary cannot read must be re-read, not trusted.
+	res, err = svc.OnBackup(e.ctx, &gkebackuppb.Backup{Name: b.GetName()})
 	if err != nil {
 		t.Fatalf("OnBackup() error = %v", err)
 	}

@@ -225,6 +225,12 @@ func (s *Service) OnRestore(ctx context.Context, r *gkebackuppb.Restore) (Result
 		logging.FromContext(ctx).InfoContext(ctx, msg, "restore", name)
 		return Result{Skipped: msg}, nil
 	}
+	// Note that the event's own content is trusted only to do nothing: a restore that is not
+	// finished yet, or already labelled as reported (the label update fires an event too), needs
+	// no re-read. Anything else is re-read before acting on it.
+	if r.GetLabels()[naming.LabelReported] == "true" || r.GetState() == gkebackuppb.Restore_CREATING || r.GetState() == gkebackuppb.Restore_IN_PROGRESS {
+		return s.verify(ctx, t, r, s.budget)
+	}
 	cur, err := s.getRestore(ctx, name)
 	if err != nil {
 		return Result{}, err

@@ -367,6 +367,21 @@ func TestOnRestoreSkips(t *testing.T) {
 			wantReads:   1,
 		},
 		{
+			name: "event_in_progress_trusted_to_do_nothing",
+			restore: func(t *testing.T, e *env) *gkebackuppb.Restore {
+				return &gkebackuppb.Restore{Name: rpGke02 + "/restores/r1", State: gkebackuppb.Restore_IN_PROGRESS}
+			},
+			wantSkipped: "it is verified once it is SUCCEEDED or FAILED",
+		},
+		{
+			name: "event_of_the_reported_label_itself",
+			restore: func(t *testing.T, e *env) *gkebackuppb.Restore {
+				return &gkebackuppb.Restore{Name: rpGke02 + "/restores/r1", State: gkebackuppb.Restore_SUCCEEDED,
+					Labels: map[string]string{naming.LabelReported: "true"}}
+			},
+			wantSkipped: "already reported",
+		},
+		{
 			name:    "event_without_name",
 			restore: func(*testing.T, *env) *gkebackuppb.Restore { return &gkebackuppb.Restore{} },
 			wantErr: verify.ErrNoRestoreName,
