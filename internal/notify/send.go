@@ -251,8 +251,12 @@ func (s *Sender) deliver(ctx context.Context, i int, t target, r report.Report) 
 	var excerpt string
 	err = retry.Do(ctx, s.policy, func(ctx context.Context) error {
 		d.Attempts++
+		// Note that one attempt gets a third of the send's budget: a sink that hangs once must
+		// leave time for the retries.
+		actx, cancel := context.WithTimeout(ctx, s.timeout/attemptShare)
+		defer cancel()
 		var perr error
-		d.Status, excerpt, perr = s.post(ctx, t.postURL, body)
+		d.Status, excerpt, perr = s.post(actx, t.postURL, body)
 		if perr != nil && retry.IsTransient(perr) {
 			log.DebugContext(ctx, "report post failed, will retry", "attempt", d.Attempts, "status", d.Status, "error", perr)
 		}
@@ -281,6 +285,9 @@ func checkSecrets(body []byte, targets []target) error {
 	}
 	return nil
 }
+
+// attemptShare divides a send's timeout into the time one attempt may take.
+const attemptShare = 3
 
 // post makes one POST and classifies its outcome for retry.Do: nil on 2xx; transient on network
 // errors, 429 and 5xx (with the server's Retry-After, capped at the policy's Max); permanent

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,7 +263,8 @@ func TestSend_bounded(t *testing.T) {
 		wantAtMost  int
 		closeServer bool
 	}{
-		{name: "slow_server_sender_timeout", opts: []Option{WithTimeout(100 * time.Millisecond)}, wantErrIs: context.DeadlineExceeded, wantAtMost: 1},
+		// Each attempt gets a third of the send's timeout, so a hanging sink is tried again.
+		{name: "slow_server_sender_timeout", opts: []Option{WithTimeout(100 * time.Millisecond)}, wantErrIs: context.DeadlineExceeded, wantAtMost: attemptShare + 1},
 		{name: "slow_server_caller_deadline", ctxTimeout: 100 * time.Millisecond, wantErrIs: context.DeadlineExceeded, wantAtMost: 1},
 		{name: "connection_refused_gives_up", closeServer: true, wantAtMost: fastPolicy.Attempts},
 	}
@@ -308,6 +310,28 @@ func TestSend_bounded(t *testing.T) {
 				t.Errorf("got %d ERROR lines, want 1:\n%s", n, logs)
 			}
 		})
+	}
+}
+
+func TestSend_one_hang_leaves_time_to_retry(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select { // the first attempt hangs until the client gives up on it
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	// Note that cleanups run last-in first-out: the handler is released before Close waits for it.
+	t.Cleanup(func() { close(release) })
+	s := newTestSender(t, []Channel{{Type: TypeWebhook, URL: srv.URL}}, WithTimeout(600*time.Millisecond))
+	d := s.Send(t.Context(), loadReport(t, "pass"))[0]
+	if !d.Delivered || d.Attempts != 2 {
+		t.Errorf("delivery = %+v, want delivered on the second attempt", d)
 	}
 }
 
