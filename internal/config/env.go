@@ -36,10 +36,11 @@ type Env struct {
 	// RestoreConcurrency bounds the standbys handled in parallel for one backup. Eight keeps the
 	// fan-out of a large policy inside one invocation's memory and time while serial calls would not.
 	RestoreConcurrency int `env:"GKEDR_RESTORE_CONCURRENCY, default=8"`
-	// RestoreQPS limits gkedr's Backup for GKE calls per second. The API's quota on mutating requests
-	// is per project and shared with operators and Terraform, so the default is deliberately low: a
-	// DR tool that exhausts the quota during an incident blocks the humans too.
-	RestoreQPS float64 `env:"GKEDR_RESTORE_QPS, default=2"`
+	// RestoreQPS limits one instance's Backup for GKE calls per second. The API's documented rate
+	// quota is 1,200 requests a minute (20/s) per project, shared with operators, Terraform and
+	// other instances, so the default takes a quarter of it: a DR tool that exhausts the quota
+	// during an incident blocks the humans too.
+	RestoreQPS float64 `env:"GKEDR_RESTORE_QPS, default=5"`
 	// NotifyTimeout bounds one chat/webhook post. A sink that takes longer than 30 s is down; the
 	// report is also on the reports topic, so giving up loses nothing.
 	NotifyTimeout time.Duration `env:"GKEDR_NOTIFY_TIMEOUT, default=30s"`
@@ -149,7 +150,7 @@ func (e *Env) Validate() error {
 		add("GKEDR_RESTORE_CONCURRENCY", fmt.Sprintf("%d is less than 1", e.RestoreConcurrency), "use a positive number, or unset it for 8")
 	}
 	if !(e.RestoreQPS > 0) || math.IsInf(e.RestoreQPS, 0) {
-		add("GKEDR_RESTORE_QPS", fmt.Sprintf("%v is not a positive rate", e.RestoreQPS), "use a positive number of calls per second, or unset it for 2")
+		add("GKEDR_RESTORE_QPS", fmt.Sprintf("%v is not a positive rate", e.RestoreQPS), "use a positive number of calls per second, or unset it for 5")
 	}
 	if e.NotifyTimeout <= 0 || e.NotifyTimeout >= maxFunctionTimeout {
 		add("GKEDR_NOTIFY_TIMEOUT", fmt.Sprintf("%s is outside (0, %s)", Duration(e.NotifyTimeout), Duration(maxFunctionTimeout)),

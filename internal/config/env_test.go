@@ -20,7 +20,7 @@ func TestLoadEnv(t *testing.T) {
 		MaxEventAge:        time.Hour,
 		SweepWindow:        24 * time.Hour,
 		RestoreConcurrency: 8,
-		RestoreQPS:         2,
+		RestoreQPS:         5,
 		NotifyTimeout:      30 * time.Second,
 	}
 	cases := []struct {

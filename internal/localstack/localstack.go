@@ -60,7 +60,7 @@ const (
 	SubWatchReports            = "gkedr-local-watch-reports"
 )
 
-// localRestoreQPS replaces GKEDR_RESTORE_QPS's default of 2 unless Options.Env sets it: the quota
+// localRestoreQPS replaces GKEDR_RESTORE_QPS's default of 5 unless Options.Env sets it: the quota
 // it protects is the real API's, and the emulator has none, so a drill need not wait for it.
 const localRestoreQPS = "50"
 

@@ -55,7 +55,7 @@ var (
 // Defaults of Options (the GKEDR_RESTORE_* env vars of ARCHITECTURE.md have the same defaults).
 const (
 	DefaultConcurrency = 8
-	DefaultQPS         = 2
+	DefaultQPS         = 5
 	DefaultSweepWindow = 24 * time.Hour
 )
 
