@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/pubsub/v2/pstest"
+
+	"github.com/gkedr/gkedr/internal/restore"
 )
 
 // Options configure Run. Zero fields take the defaults.
@@ -151,8 +153,9 @@ func Run(ctx context.Context, opts Options) (_ *Results, err error) {
 
 	if b.wants("p1") {
 		for _, cfg := range []P1Config{
-			// A 3 s backup lets the default limiter (2 calls/s, burst 2) refill before SUCCEEDED.
-			{Name: "GKEDR_RESTORE_QPS=2 (default)", QPS: 2, Events: 8, Backup: 3000 * time.Second},
+			// A 3 s backup lets the default limiter refill before SUCCEEDED, as the hours between
+			// real backups do.
+			{Name: fmt.Sprintf("GKEDR_RESTORE_QPS=%g (default)", float64(restore.DefaultQPS)), QPS: restore.DefaultQPS, Events: 8, Backup: 3000 * time.Second},
 			{Name: "GKEDR_RESTORE_QPS=1e6 (limit off)", QPS: 1e6, Events: 60},
 		} {
 			r := P1Result{Config: cfg, Standbys: 2}

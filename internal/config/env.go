@@ -36,7 +36,8 @@ type Env struct {
 	// RestoreConcurrency bounds the standbys handled in parallel for one backup. Eight keeps the
 	// fan-out of a large policy inside one invocation's memory and time while serial calls would not.
 	RestoreConcurrency int `env:"GKEDR_RESTORE_CONCURRENCY, default=8"`
-	// RestoreQPS limits one instance's Backup for GKE calls per second. The API's documented rate
+	// RestoreQPS limits one instance's Backup for GKE calls per second (backups and restores
+	// each). The API's documented rate
 	// quota is 1,200 requests a minute (20/s) per project, shared with operators, Terraform and
 	// other instances, so the default takes a quarter of it: a DR tool that exhausts the quota
 	// during an incident blocks the humans too.

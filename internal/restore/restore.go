@@ -59,10 +59,10 @@ const (
 	DefaultSweepWindow = 24 * time.Hour
 )
 
-// minBurst is the smallest burst of the client-side rate limit: the calls of one backup restored
-// into three standbys with existing RestorePlans (a re-read, then a version check, a plan check and
-// a create per standby).
-const minBurst = 10
+// MinBurst is the burst of the client-side rate limit: the calls of one backup restored into two
+// standbys with existing RestorePlans (a re-read, then an existence check, a version check, a plan
+// check and a create per standby).
+const MinBurst = 10
 
 // DefaultRetry is the in-process retry of one API call when Options.Retry is zero. It is more
 // patient than retry.Default because the API's rate limit (ResourceExhausted) is the expected
@@ -152,8 +152,9 @@ func NewService(api API, clusters Clusters, refusals Refusals, policy *config.Po
 	// Note that the burst does not change the long-run rate, only how many calls may go at once:
 	// one backup's handful of calls for a few standbys go out together (the event-to-restore
 	// latency is then one round trip, not calls/QPS seconds), while a wide fan-out still settles
-	// to QPS after the first burst.
-	burst := max(minBurst, int(qps))
+	// to QPS after the first burst. It stays small at a high QPS, where a burst of a second's
+	// calls would meet the API's own limit at once.
+	burst := MinBurst
 	s.calls.Limiter = rate.NewLimiter(rate.Limit(qps), burst)
 	return s
 }

@@ -15,6 +15,7 @@ import (
 	"cloud.google.com/go/pubsub/v2"
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/oauth2"
+	"golang.org/x/time/rate"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -142,7 +143,9 @@ func New(ctx context.Context, env *config.Env, policy *config.Policy, l envconfi
 	}
 	reports := &reportPublisher{pub: a.Publisher, topic: env.ReportsTopic}
 
-	a.Backups = backup.NewService(bfg, policy, apicall.Caller{})
+	// Note that a scheduler tick of many sources reaches one instance as concurrent events: the
+	// same client-side rate as the restores keeps them from meeting the API's quota all at once.
+	a.Backups = backup.NewService(bfg, policy, apicall.Caller{Limiter: rate.NewLimiter(rate.Limit(env.RestoreQPS), restore.MinBurst)})
 	a.Restores = restore.NewService(bfg, clusters, reports, policy, restore.Options{
 		Concurrency: env.RestoreConcurrency,
 		QPS:         env.RestoreQPS,
