@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/gkedr/gkedr/internal/problem"
 )
 
 // FieldError is one problem of a policy (or of the environment): where it is, what is wrong, and
@@ -27,19 +29,7 @@ type FieldError struct {
 }
 
 // Error reads "path: problem; fix".
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Problem)
-	if e.Fix != "" {
-		b.WriteString("; ")
-		b.WriteString(e.Fix)
-	}
-	return b.String()
-}
+func (e *FieldError) Error() string { return problem.Format(e.Path, e.Problem, e.Fix) }
 
 var (
 	durationType    = reflect.TypeFor[Duration]()

@@ -17,6 +17,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/gkedr/gkedr/internal/problem"
 )
 
 // CloudEvent types gkedr's functions receive.
@@ -66,19 +68,7 @@ type FieldError struct {
 }
 
 // Error returns "field: problem; fix".
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Problem)
-	if e.Fix != "" {
-		b.WriteString("; ")
-		b.WriteString(e.Fix)
-	}
-	return b.String()
-}
+func (e *FieldError) Error() string { return problem.Format(e.Field, e.Problem, e.Fix) }
 
 // Is makes errors.Is(err, ErrMalformed) true for every FieldError.
 func (e *FieldError) Is(target error) bool { return target == ErrMalformed }
