@@ -502,7 +502,10 @@ func TestOnBackupConcurrentDeliveries(t *testing.T) {
 func TestSweepRecoversDroppedEvent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, gkebackupemu.DefaultWorld())
-	svc := e.service(loadPolicy(t), restore.Options{SweepWindow: time.Hour})
+	// Note that emulated time runs 20,000 times faster than real time here: a window of 1,000
+	// emulated hours is 3 real minutes, so a slow (-race, loaded) run stays inside it.
+	const window = 1000 * time.Hour
+	svc := e.service(loadPolicy(t), restore.Options{SweepWindow: window})
 	older := e.backup(t, bpGKE01, "b-older", nil, gkebackuppb.Backup_SUCCEEDED)
 	newer := e.backup(t, bpGKE01, "b-newer", nil, gkebackuppb.Backup_SUCCEEDED)
 	sweep := events.Request{Kind: events.RequestSweep}
@@ -540,7 +543,7 @@ func TestSweepRecoversDroppedEvent(t *testing.T) {
 	}
 
 	// Outside the window there is nothing to recover.
-	late := e.service(loadPolicy(t), restore.Options{SweepWindow: time.Hour, Now: func() time.Time { return e.srv.Now().Add(2 * time.Hour) }})
+	late := e.service(loadPolicy(t), restore.Options{SweepWindow: window, Now: func() time.Time { return e.srv.Now().Add(2 * window) }})
 	res, err = late.Sweep(e.ctx, sweep)
 	if err != nil || len(res.Outcomes) != 0 || !strings.Contains(res.Skipped, "source gke01: no SUCCEEDED backup completed since") {
 		t.Errorf("Sweep() after the window = %+v, %v; want skipped, no outcomes", res, err)
