@@ -24,7 +24,9 @@ func runEmulator(ctx context.Context, c cli, args []string) int {
 	fs := newFlags(c, "emulator", "[--addr HOST:PORT] [--world FILE] [--events-to URL]... [--time-scale S]",
 		"Serves the Backup for GKE, long-running operations and GKE cluster APIs over gRPC on a loopback\n"+
 			"address until interrupted. Point clients at it with GKEBACKUP_EMULATOR_HOST=HOST:PORT. Backup and\n"+
-			"Restore changes are sent as Eventarc-style CloudEvents to every --events-to URL.")
+			"Restore changes are sent as Eventarc-style CloudEvents to every --events-to URL. Each emulated\n"+
+			"cluster also serves a read-only Kubernetes API over TLS on its own loopback port (printed, and\n"+
+			"returned by GetCluster as endpoint and CA), so kubectl-style clients can read restored workloads.")
 	addr := fs.String("addr", "127.0.0.1:0", "address to listen on; port 0 picks a free one, printed on stdout")
 	worldPath := fs.String("world", "", "world file of the emulated clusters (default: the walkthrough's gke01 → gke02, gke03)")
 	timeScale := fs.Float64("time-scale", 0, "real seconds per emulated second, overriding the world's timeScale")
