@@ -12,27 +12,44 @@ import (
 	"github.com/gkedr/gkedr/internal/setup"
 )
 
-// deployed builds the deployment's Handlers from the environment once per instance, on the first
-// event rather than in init(): a broken policy then fails events (logged, retried until it is fixed
-// and redeployed) instead of crashing the instance before it can say why.
-var deployed = sync.OnceValues(func() (*Handlers, error) {
+// deployed builds the deployment's Handlers from the environment on the first event rather than
+// in init(): a broken policy then fails events (logged, retried until it is fixed and redeployed)
+// instead of crashing the instance before it can say why. Note that a failed build is not
+// remembered: the next event tries again, so a passing fault at cold start does not poison the
+// instance for its whole life.
+var deployed lazyHandlers
+
+// lazyHandlers builds Handlers once it succeeds.
+type lazyHandlers struct {
+	mu sync.Mutex
+	h  *Handlers
+}
+
+// get returns the Handlers, building them if no earlier call succeeded.
+func (l *lazyHandlers) get() (*Handlers, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h != nil {
+		return l.h, nil
+	}
 	app, err := setup.FromEnvironment(context.Background(), nil)
 	if err != nil {
 		return nil, err
 	}
-	return New(Deps{
+	l.h = New(Deps{
 		Backups:     app.Backups,
 		Restores:    app.Restores,
 		Verifier:    app.Verifier,
 		ProjectID:   app.Policy.Project,
 		MaxEventAge: app.Env.MaxEventAge,
-	}), nil
-})
+	})
+	return l.h, nil
+}
 
 // withDeployed runs fn on the deployment's Handlers. A setup failure is returned as transient on
 // purpose: the event is kept and redelivered, so once the configuration is fixed nothing was lost.
 func withDeployed(ctx context.Context, fn func(*Handlers) error) error {
-	h, err := deployed()
+	h, err := deployed.get()
 	if err != nil {
 		logging.FromContext(ctx).Log(ctx, logging.LevelCritical, "gkedr cannot start; fix the configuration and redeploy — events are kept for redelivery", "error", err)
 		return retry.Transient(fmt.Errorf("set up gkedr: %w", err))
