@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	container "cloud.google.com/go/container/apiv1"
 	"cloud.google.com/go/container/apiv1/containerpb"
 	gkebackup "cloud.google.com/go/gkebackup/apiv1"
 	"cloud.google.com/go/gkebackup/apiv1/gkebackuppb"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/gkedr/gkedr/internal/config"
 	"github.com/gkedr/gkedr/internal/gkebackupemu"
+	"github.com/gkedr/gkedr/internal/gkebackupemu/emutest"
 	"github.com/gkedr/gkedr/internal/logging"
 	"github.com/gkedr/gkedr/internal/notify"
 	"github.com/gkedr/gkedr/internal/report"
@@ -201,24 +201,10 @@ func newEnv(t *testing.T, st setup) *env {
 	if st.world != nil {
 		st.world(w)
 	}
-	srv, err := gkebackupemu.New(w)
-	if err != nil {
-		t.Fatalf("new emulator: %v", err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("start emulator: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	api, err := gkebackup.NewBackupForGKEClient(ctx, srv.ClientOptions()...)
-	if err != nil {
-		t.Fatalf("new backup client: %v", err)
-	}
-	t.Cleanup(func() { _ = api.Close() })
-	clusters, err := container.NewClusterManagerClient(ctx, srv.ClientOptions()...)
-	if err != nil {
-		t.Fatalf("new cluster client: %v", err)
-	}
-	t.Cleanup(func() { _ = clusters.Close() })
+	// Note that the world's own time scale is kept: cases rely on a cross-region restore taking
+	// seconds of real time.
+	emu := emutest.Start(t, w, gkebackupemu.WithTimeScale(w.TimeScale))
+	srv, api, clusters := emu.Server, emu.Backup, emu.Clusters
 
 	probe := st.probe
 	if probe == nil {
